@@ -1,0 +1,78 @@
+// Command cupcake-factory runs the whole system in one process: the
+// functions named in FUNCTIONS (all six by default), the REST API, the
+// notifications stream and the web UI, on LISTEN_ADDRESS. With no other
+// configuration it needs nothing else: events travel in-process and data is
+// kept in an embedded store under DATA_DIR.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	function "github.com/cupcake-factory/cupcake-factory"
+	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
+	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "cupcake-factory:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	f := function.New()
+	if err := f.Start(ctx, nil); err != nil {
+		return err
+	}
+	app := f.App()
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := f.Stop(stopCtx); err != nil {
+			app.Log.Error("stop", "error", err)
+		}
+	}()
+
+	api := httpapi.New(app, app.Store, app.Hub, metrics.New(), app.Log)
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: the notification stream is long-lived; it sets a
+		// deadline on each of its writes instead.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", app.Config.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", app.Config.ListenAddress, err)
+	}
+	app.Log.Info("listening", "address", "http://"+ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	app.Log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+

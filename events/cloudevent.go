@@ -1,0 +1,156 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+)
+
+// Source is the CloudEvents source of events made by this system, suffixed
+// with the part that made them ("cupcake-factory/order-created").
+const Source = "cupcake-factory"
+
+// New builds an event of type t about orderID, with subject and partitionkey
+// set to the order id and data encoded as application/json.
+func New(t, source, orderID string, data any) (cloudevents.Event, error) {
+	return newEvent(uuid.NewString(), t, source, orderID, data)
+}
+
+// Reply builds the event a handler answers with. Its id is derived from the
+// source, the type and the order, because each order passes each step once:
+// however often a handler re-emits its reply (after a redelivery or a
+// crash), the next handler sees the same source and id and applies it once.
+func Reply(t, source, orderID string, data any) (cloudevents.Event, error) {
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(source+"\x00"+t+"\x00"+orderID)).String()
+	return newEvent(id, t, source, orderID, data)
+}
+
+func newEvent(id, t, source, orderID string, data any) (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetType(t)
+	e.SetSource(source)
+	e.SetSubject(orderID)
+	e.SetTime(time.Now().UTC())
+	e.SetExtension(ExtPartitionKey, orderID)
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		return e, fmt.Errorf("encode %s data: %w", t, err)
+	}
+	return e, nil
+}
+
+// Key identifies an event for deduplication: the same source and id are the
+// same event, however many times it is delivered.
+func Key(e cloudevents.Event) string { return e.Source() + " " + e.ID() }
+
+// Decode checks an event's envelope and decodes its JSON data into v, refusing
+// unknown fields. It returns a *ValidationError for anything the sender got
+// wrong.
+func Decode(e cloudevents.Event, v any) error {
+	var p problems
+	if err := e.Validate(); err != nil {
+		p.addf("invalid CloudEvent: %v", err)
+	}
+	if ct := e.DataContentType(); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/json") {
+			p.addf("datacontenttype must be application/json, got %q", ct)
+		}
+	}
+	if len(e.Data()) == 0 {
+		p.addf("data is required")
+	}
+	if len(p) > 0 {
+		return p.err()
+	}
+	if err := strictUnmarshal(e.Data(), v); err != nil {
+		return &ValidationError{Problems: []string{fmt.Sprintf("data of %s: %v", e.Type(), err)}}
+	}
+	return nil
+}
+
+// Unmarshal decodes a JSON body into v, refusing unknown fields and trailing
+// data, and reports problems as a *ValidationError.
+func Unmarshal(body []byte, v any) error {
+	if err := strictUnmarshal(body, v); err != nil {
+		return &ValidationError{Problems: []string{err.Error()}}
+	}
+	return nil
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return fmt.Errorf("invalid JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// CheckSubject refuses an event whose subject or partitionkey names another
+// order than its data.
+func CheckSubject(e cloudevents.Event, orderID string) error {
+	var p problems
+	if s := e.Subject(); s != "" && s != orderID {
+		p.addf("subject %q does not match data orderId %q", s, orderID)
+	}
+	if k, ok := e.Extensions()[ExtPartitionKey]; ok {
+		if ks, _ := k.(string); ks != orderID {
+			p.addf("partitionkey %v does not match data orderId %q", k, orderID)
+		}
+	}
+	return p.err()
+}
+
+// validator is a payload that can check itself.
+type validator interface{ Validate() error }
+
+// DecodeData decodes and validates the data of an event of a type this
+// system handles, returning the payload and the order id it is about.
+func DecodeData(e cloudevents.Event) (any, string, error) {
+	var (
+		v       any
+		orderID string
+		err     error
+	)
+	switch e.Type() {
+	case TypeOrderCreated:
+		var d OrderCreated
+		if err = Decode(e, &d); err == nil {
+			err = d.Validate(true)
+		}
+		v, orderID = d, d.OrderID
+	case TypeCreditValidated:
+		var d CreditValidated
+		err = decodeValid(e, &d)
+		v, orderID = d, d.OrderID
+	case TypeMixed, TypeBaked, TypeDecorated, TypePackaged:
+		var d KitchenStep
+		err = decodeValid(e, &d)
+		v, orderID = d, d.OrderID
+	default:
+		return nil, "", &ValidationError{Problems: []string{fmt.Sprintf("unknown event type %q", e.Type())}}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if err := CheckSubject(e, orderID); err != nil {
+		return nil, "", err
+	}
+	return v, orderID, nil
+}
+
+func decodeValid[T validator](e cloudevents.Event, d T) error {
+	if err := Decode(e, d); err != nil {
+		return err
+	}
+	return d.Validate()
+}

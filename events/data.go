@@ -1,0 +1,234 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Limits of an order.
+const (
+	MaxItems    = 50
+	MaxQuantity = 1000
+	MaxIDLength = 64
+	MaxByLength = 64
+	MaxReason   = 200
+)
+
+// Prices in cents per cupcake, by size.
+var Prices = map[string]int64{"S": 150, "M": 200, "L": 250, "XL": 300}
+
+// Flavours on the menu.
+var Flavours = []string{"vanilla", "chocolate", "red-velvet", "lemon", "carrot"}
+
+// Item is one line of an order.
+type Item struct {
+	Flavour  string `json:"flavour" bson:"flavour"`
+	Size     string `json:"size" bson:"size"`
+	Quantity int    `json:"quantity" bson:"quantity"`
+}
+
+// OrderCreated is the data of com.cupcakes.order.created.
+type OrderCreated struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+	Items      []Item `json:"items"`
+}
+
+// CreditValidated is the data of com.cupcakes.order.credit-validated.
+type CreditValidated struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+	Amount     int64  `json:"amount"`
+	Valid      bool   `json:"valid"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// KitchenStep is the data of the kitchen events (mixed, baked, decorated,
+// packaged). By is the person or station that did the step.
+type KitchenStep struct {
+	OrderID string `json:"orderId"`
+	By      string `json:"by"`
+}
+
+// OrderUpdate is the data of the notification events on the updates topic
+// (shipped, cancelled, failed, status-changed).
+type OrderUpdate struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId,omitempty"`
+	Status     string `json:"status"`
+	Previous   string `json:"previous,omitempty"`
+	By         string `json:"by,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// ValidationError lists every problem found in an input, each naming the
+// field it is about ("items[2].quantity must be 1..1000").
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string { return strings.Join(e.Problems, "; ") }
+
+// IsValidation reports whether err is (or wraps) a *ValidationError.
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}
+
+type problems []string
+
+func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: p}
+}
+
+// idPattern keeps ids safe as keys everywhere they go: Kafka record keys, URL
+// path segments, bbolt keys, MongoDB values.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+func checkID(p *problems, field, v string) {
+	switch {
+	case v == "":
+		p.addf("%s is required", field)
+	case len(v) > MaxIDLength:
+		p.addf("%s must be at most %d characters", field, MaxIDLength)
+	case !idPattern.MatchString(v):
+		p.addf("%s must be letters, digits, '-' or '_' (starting with a letter or digit)", field)
+	}
+}
+
+// ValidID reports whether v is acceptable as an order or customer id.
+func ValidID(v string) bool {
+	var p problems
+	checkID(&p, "id", v)
+	return len(p) == 0
+}
+
+func checkText(p *problems, field, v string, max int) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		p.addf("%s is required", field)
+	case len(v) > max:
+		p.addf("%s must be at most %d characters", field, max)
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		p.addf("%s must not contain control characters", field)
+	}
+}
+
+func validFlavour(f string) bool {
+	for _, v := range Flavours {
+		if v == f {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateItems checks the items of an order.
+func ValidateItems(items []Item) error {
+	var p problems
+	checkItems(&p, items)
+	return p.err()
+}
+
+func checkItems(p *problems, items []Item) {
+	if len(items) < 1 || len(items) > MaxItems {
+		p.addf("items must hold 1..%d items, got %d", MaxItems, len(items))
+		if len(items) > MaxItems {
+			return
+		}
+	}
+	for i, it := range items {
+		if !validFlavour(it.Flavour) {
+			p.addf("items[%d].flavour must be one of %s, got %q", i, strings.Join(Flavours, ", "), it.Flavour)
+		}
+		if _, ok := Prices[it.Size]; !ok {
+			p.addf("items[%d].size must be one of S, M, L, XL, got %q", i, it.Size)
+		}
+		if it.Quantity < 1 || it.Quantity > MaxQuantity {
+			p.addf("items[%d].quantity must be 1..%d, got %d", i, MaxQuantity, it.Quantity)
+		}
+	}
+}
+
+// Validate checks an order; requireID says whether orderId must be present
+// (it must in a CloudEvent, it may be left out on REST).
+func (o OrderCreated) Validate(requireID bool) error {
+	var p problems
+	if requireID || o.OrderID != "" {
+		checkID(&p, "orderId", o.OrderID)
+	}
+	checkID(&p, "customerId", o.CustomerID)
+	checkItems(&p, o.Items)
+	return p.err()
+}
+
+// ValidateIDs checks only the order and customer ids: an order whose ids are
+// usable can be recorded and refused, one whose ids are not cannot.
+func (o OrderCreated) ValidateIDs() error {
+	var p problems
+	checkID(&p, "orderId", o.OrderID)
+	checkID(&p, "customerId", o.CustomerID)
+	return p.err()
+}
+
+// Amount is the price of the items in cents. It assumes valid items.
+func Amount(items []Item) int64 {
+	var total int64
+	for _, it := range items {
+		total += int64(it.Quantity) * Prices[it.Size]
+	}
+	return total
+}
+
+// Validate checks a credit-validated payload.
+func (c CreditValidated) Validate() error {
+	var p problems
+	checkID(&p, "orderId", c.OrderID)
+	checkID(&p, "customerId", c.CustomerID)
+	if c.Amount < 0 {
+		p.addf("amount must not be negative, got %d", c.Amount)
+	}
+	switch {
+	case c.Valid && c.Reason != "":
+		p.addf("reason must be empty when valid is true")
+	case !c.Valid:
+		switch c.Reason {
+		case ReasonInsufficientCredit, ReasonUnknownCustomer, ReasonInvalidOrder:
+		default:
+			p.addf("reason must be one of %s, %s, %s when valid is false, got %q",
+				ReasonInsufficientCredit, ReasonUnknownCustomer, ReasonInvalidOrder, c.Reason)
+		}
+	}
+	return p.err()
+}
+
+// Validate checks a kitchen step payload.
+func (k KitchenStep) Validate() error {
+	var p problems
+	checkID(&p, "orderId", k.OrderID)
+	checkText(&p, "by", k.By, MaxByLength)
+	return p.err()
+}
+
+// FailureReport is what a station sends when an order cannot be finished.
+type FailureReport struct {
+	OrderID string `json:"orderId"`
+	By      string `json:"by"`
+	Reason  string `json:"reason"`
+}
+
+// Validate checks a failure report.
+func (f FailureReport) Validate() error {
+	var p problems
+	checkID(&p, "orderId", f.OrderID)
+	checkText(&p, "by", f.By, MaxByLength)
+	checkText(&p, "reason", f.Reason, MaxReason)
+	return p.err()
+}

@@ -1,0 +1,130 @@
+// Package events is the user-facing contract of cupcake-factory: the CloudEvent
+// types, their Kafka topics, the JSON payloads, the price list and the rules an
+// order must satisfy. Everything here is named in shared/CONTRACT.md; change a
+// name and you break a user.
+package events
+
+// Event types.
+const (
+	TypeOrderCreated    = "com.cupcakes.order.created"
+	TypeCreditValidated = "com.cupcakes.order.credit-validated"
+	TypeMixed           = "com.cupcakes.order.mixed"
+	TypeBaked           = "com.cupcakes.order.baked"
+	TypeDecorated       = "com.cupcakes.order.decorated"
+	TypePackaged        = "com.cupcakes.order.packaged"
+	TypeShipped         = "com.cupcakes.order.shipped"
+	TypeCancelled       = "com.cupcakes.order.cancelled"
+	TypeFailed          = "com.cupcakes.order.failed"
+	// TypeStatusChanged is a notification published on the updates topic after
+	// every state change, so that a separate API/UI service can tell browsers.
+	TypeStatusChanged = "com.cupcakes.order.status-changed"
+)
+
+// Extension attribute names.
+const (
+	// ExtPartitionKey carries the order id; it becomes the Kafka record key.
+	ExtPartitionKey = "partitionkey"
+)
+
+// Default Kafka topics.
+const (
+	TopicOrderRequests    = "orderrequests"
+	TopicOrderValidations = "ordervalidations"
+	TopicReadyToBake      = "readytobake"
+	TopicReadyToDecorate  = "readytodecorate"
+	TopicReadyToPackage   = "readytopackage"
+	TopicReadyToShip      = "readytoship"
+	TopicOrderUpdates     = "orderupdates"
+	TopicDeadLetters      = "deadletters"
+)
+
+// Function names, as used in FUNCTIONS and in deployment manifests.
+const (
+	FuncOrderCreated    = "order-created"
+	FuncCreditValidated = "credit-validated"
+	FuncMixed           = "mixed"
+	FuncBaked           = "baked"
+	FuncDecorated       = "decorated"
+	FuncPackaged        = "packaged"
+)
+
+// Binding ties a function to the event type it handles and the topic it reads.
+type Binding struct {
+	Function string
+	Type     string
+	Topic    string
+}
+
+// Bindings lists the six functions in pipeline order with their default topics.
+var Bindings = []Binding{
+	{FuncOrderCreated, TypeOrderCreated, TopicOrderRequests},
+	{FuncCreditValidated, TypeCreditValidated, TopicOrderValidations},
+	{FuncMixed, TypeMixed, TopicReadyToBake},
+	{FuncBaked, TypeBaked, TopicReadyToDecorate},
+	{FuncDecorated, TypeDecorated, TopicReadyToPackage},
+	{FuncPackaged, TypePackaged, TopicReadyToShip},
+}
+
+// FunctionNames returns the six function names in pipeline order.
+func FunctionNames() []string {
+	names := make([]string, len(Bindings))
+	for i, b := range Bindings {
+		names[i] = b.Function
+	}
+	return names
+}
+
+// BindingForType returns the binding of the function that handles t.
+func BindingForType(t string) (Binding, bool) {
+	for _, b := range Bindings {
+		if b.Type == t {
+			return b, true
+		}
+	}
+	return Binding{}, false
+}
+
+// IsNotification reports whether t is a notification-only type (orderupdates).
+func IsNotification(t string) bool {
+	switch t {
+	case TypeShipped, TypeCancelled, TypeFailed, TypeStatusChanged:
+		return true
+	}
+	return false
+}
+
+// Cancellation reasons.
+const (
+	ReasonInsufficientCredit = "insufficient-credit"
+	ReasonUnknownCustomer    = "unknown-customer"
+	ReasonInvalidOrder       = "invalid-order"
+)
+
+// Order states.
+const (
+	StatusCreated   = "created"
+	StatusApproved  = "approved"
+	StatusMixed     = "mixed"
+	StatusBaked     = "baked"
+	StatusDecorated = "decorated"
+	StatusPackaged  = "packaged"
+	StatusShipped   = "shipped"
+	StatusCancelled = "cancelled"
+	StatusFailed    = "failed"
+)
+
+// Statuses lists every order state in flow order.
+var Statuses = []string{
+	StatusCreated, StatusApproved, StatusMixed, StatusBaked, StatusDecorated,
+	StatusPackaged, StatusShipped, StatusCancelled, StatusFailed,
+}
+
+// ValidStatus reports whether s is an order state of the contract.
+func ValidStatus(s string) bool {
+	for _, v := range Statuses {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,241 @@
+// Package function is cupcake-factory as a Knative function: New returns
+// the instance kn func's Go scaffold serves with knative.dev/func-go. It is
+// also where the system is put together (the composition root): the local
+// runner in cmd/cupcake-factory starts the same App and adds the REST API and
+// the web UI around it.
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/functions/baked"
+	"github.com/cupcake-factory/cupcake-factory/functions/creditvalidated"
+	"github.com/cupcake-factory/cupcake-factory/functions/decorated"
+	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
+	"github.com/cupcake-factory/cupcake-factory/functions/kitchen"
+	"github.com/cupcake-factory/cupcake-factory/functions/mixed"
+	"github.com/cupcake-factory/cupcake-factory/functions/ordercreated"
+	"github.com/cupcake-factory/cupcake-factory/functions/packaged"
+	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
+	"github.com/cupcake-factory/cupcake-factory/infra/config"
+	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
+	"github.com/cupcake-factory/cupcake-factory/infra/notify"
+)
+
+// Function is the kn func instance.
+type Function struct {
+	mu  sync.RWMutex
+	app *App
+}
+
+// New returns an instance; Start readies it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration from the environment (func-go passes the
+// same values in cfg) and starts the App.
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	app, err := Open(ctx, cfg, newLogger(cfg))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.app = app
+	f.mu.Unlock()
+	return nil
+}
+
+// Stop closes the App.
+func (f *Function) Stop(ctx context.Context) error {
+	f.mu.Lock()
+	app := f.app
+	f.app = nil
+	f.mu.Unlock()
+	if app == nil {
+		return nil
+	}
+	return app.Close(ctx)
+}
+
+// Handle takes a CloudEvent: it is checked, then handled by the function for
+// its type (and the replies by theirs, while this process runs them). The
+// reply returned is the first one this process does not handle. Errors carry
+// the HTTP status func-go should answer with.
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	app := f.App()
+	if app == nil {
+		return nil, cehttp.NewResult(http.StatusServiceUnavailable, "not started")
+	}
+	reply, err := app.Ingest(ctx, e)
+	if err != nil {
+		return nil, cehttp.NewResult(httpapi.StatusOf(err), "%s", err.Error())
+	}
+	return reply, nil
+}
+
+// Ready reports whether the store answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	app := f.App()
+	if app == nil {
+		return false, nil
+	}
+	if err := app.Ready(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Alive reports whether the instance is running.
+func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
+
+// App returns the started App, or nil.
+func (f *Function) App() *App {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.app
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// App is the running system: the store, the functions this process runs,
+// the router in front of them, and the notification hub.
+type App struct {
+	Config config.Config
+	Log    *slog.Logger
+	Store  domain.Store
+	Hub    *notify.Hub
+	Router *dispatch.Router
+	local  dispatch.Local
+}
+
+// Open opens the store and registers the configured functions.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter()}
+	a.local = dispatch.Local{Router: a.Router}
+	a.register()
+	if cfg.SeedDemo {
+		if err := a.seedDemo(ctx); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+	}
+	log.Info("cupcake-factory started", "functions", cfg.Functions, "kitchen", cfg.KitchenMode,
+		"store", storeName(cfg), "transport", "in-process")
+	return a, nil
+}
+
+func openStore(_ context.Context, cfg config.Config) (domain.Store, error) {
+	if cfg.MongoURI != "" {
+		return nil, errors.New("MONGODB_URI is set but this build has no MongoDB store yet")
+	}
+	return bolt.Open(cfg.DataDir)
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.MongoURI != "" {
+		return "mongodb"
+	}
+	return "embedded (" + cfg.DataDir + ")"
+}
+
+// register builds the functions named in FUNCTIONS and routes their types.
+func (a *App) register() {
+	auto := a.Config.Auto()
+	handlers := map[string]dispatch.Handler{
+		events.FuncOrderCreated:    ordercreated.New(a.Store, a.Hub).Handle,
+		events.FuncCreditValidated: creditvalidated.New(a.Store, a.Hub, auto).Handle,
+		events.FuncMixed:           mixed.New(a.Store, a.Hub, auto).Handle,
+		events.FuncBaked:           baked.New(a.Store, a.Hub, auto).Handle,
+		events.FuncDecorated:       decorated.New(a.Store, a.Hub, auto).Handle,
+		events.FuncPackaged:        packaged.New(a.Store, a.Hub, auto).Handle,
+	}
+	for _, name := range a.Config.Functions {
+		for _, b := range events.Bindings {
+			if b.Function == name {
+				a.Router.Register(b.Type, name, handlers[name],
+					dispatch.Recover(a.Log), dispatch.Log(a.Log), dispatch.Dedupe(a.Store))
+			}
+		}
+	}
+}
+
+// DemoCustomer is created at start-up (SEED_DEMO) so that a first curl works.
+var DemoCustomer = domain.NewCustomer{ID: "alice", Name: "Alice Demo", CreditLimit: 50_000}
+
+func (a *App) seedDemo(ctx context.Context) error {
+	_, err := a.CreateCustomer(ctx, DemoCustomer)
+	if err != nil && domain.KindOf(err) != domain.KindConflict {
+		return fmt.Errorf("seed demo customer: %w", err)
+	}
+	return nil
+}
+
+// CreateCustomer checks and stores a new customer.
+func (a *App) CreateCustomer(ctx context.Context, in domain.NewCustomer) (domain.Customer, error) {
+	if err := in.Validate(); err != nil {
+		return domain.Customer{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return a.Store.CreateCustomer(ctx, domain.Customer{
+		ID: in.ID, Name: in.Name, CreditLimit: in.CreditLimit, Available: in.CreditLimit,
+		CreatedAt: now, UpdatedAt: now,
+	})
+}
+
+// Ingest takes an event from outside (HTTP): it is checked completely
+// before anything is written, then published.
+func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	if _, _, err := events.DecodeData(e); err != nil {
+		return nil, err
+	}
+	return a.Publish(ctx, e)
+}
+
+// Publish sends an event on its way: in-process, to the function for its
+// type and on along the chain of replies.
+func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	return a.local.Dispatch(ctx, e)
+}
+
+// ReportFailure fails an order at a station's report and releases its
+// credit; the failed notification is published like any reply.
+func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error) {
+	o, _, err := kitchen.ReportFailure(ctx, a.Store, a.Hub, r, key)
+	return o, err
+}
+
+// Ready checks the store.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Close releases what Open acquired.
+func (a *App) Close(context.Context) error {
+	return a.Store.Close()
+}

@@ -1,0 +1,124 @@
+// Package config reads the whole configuration from the environment, once,
+// with envconfig, and checks it before anything starts.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/cupcake-factory/cupcake-factory/events"
+)
+
+// Kitchen modes.
+const (
+	KitchenAuto   = "auto"
+	KitchenManual = "manual"
+)
+
+// Config is every setting, with its environment variable and default.
+type Config struct {
+	ListenAddress string   `envconfig:"LISTEN_ADDRESS" default:"127.0.0.1:8080"`
+	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
+	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
+	KafkaGroupPrefix string `envconfig:"KAFKA_GROUP_PREFIX" default:"cupcake-factory"`
+	MongoURI         string `envconfig:"MONGODB_URI"`
+	MongoDatabase    string `envconfig:"MONGODB_DATABASE" default:"cupcakes"`
+	DataDir          string `envconfig:"DATA_DIR" default:"./data"`
+	// Functions lists the handlers this process runs; "none" runs none (an
+	// API/UI-only process).
+	Functions   []string `envconfig:"FUNCTIONS" default:"order-created,credit-validated,mixed,baked,decorated,packaged"`
+	KitchenMode string   `envconfig:"KITCHEN_MODE" default:"auto"`
+	// SeedDemo creates the demo customer (alice) at start-up if absent.
+	SeedDemo bool       `envconfig:"SEED_DEMO" default:"true"`
+	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"INFO"`
+	Topics
+}
+
+// Topics are the Kafka topics, each overridable. (Embedded, so that its
+// variables carry no prefix.)
+type Topics struct {
+	OrderRequests    string `envconfig:"TOPIC_ORDERREQUESTS" default:"orderrequests"`
+	OrderValidations string `envconfig:"TOPIC_ORDERVALIDATIONS" default:"ordervalidations"`
+	ReadyToBake      string `envconfig:"TOPIC_READYTOBAKE" default:"readytobake"`
+	ReadyToDecorate  string `envconfig:"TOPIC_READYTODECORATE" default:"readytodecorate"`
+	ReadyToPackage   string `envconfig:"TOPIC_READYTOPACKAGE" default:"readytopackage"`
+	ReadyToShip      string `envconfig:"TOPIC_READYTOSHIP" default:"readytoship"`
+	OrderUpdates     string `envconfig:"TOPIC_ORDERUPDATES" default:"orderupdates"`
+	DeadLetters      string `envconfig:"TOPIC_DEADLETTERS" default:"deadletters"`
+}
+
+// ForType returns the topic events of type t travel on.
+func (t Topics) ForType(typ string) string {
+	switch typ {
+	case events.TypeOrderCreated:
+		return t.OrderRequests
+	case events.TypeCreditValidated:
+		return t.OrderValidations
+	case events.TypeMixed:
+		return t.ReadyToBake
+	case events.TypeBaked:
+		return t.ReadyToDecorate
+	case events.TypeDecorated:
+		return t.ReadyToPackage
+	case events.TypePackaged:
+		return t.ReadyToShip
+	}
+	return t.OrderUpdates
+}
+
+// Load reads the configuration from the environment and checks it.
+func Load() (Config, error) {
+	var c Config
+	if err := envconfig.Process("", &c); err != nil {
+		return c, fmt.Errorf("read configuration: %w", err)
+	}
+	c.normalise()
+	return c, c.Validate()
+}
+
+func (c *Config) normalise() {
+	var fns []string
+	for _, f := range c.Functions {
+		if f = strings.TrimSpace(f); f != "" && f != "none" && !slices.Contains(fns, f) {
+			fns = append(fns, f)
+		}
+	}
+	c.Functions = fns
+	var brokers []string
+	for _, b := range c.KafkaBrokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.KafkaBrokers = brokers
+}
+
+// Validate says clearly what is wrong with a configuration.
+func (c Config) Validate() error {
+	var p []string
+	if c.ListenAddress == "" {
+		p = append(p, "LISTEN_ADDRESS must not be empty")
+	}
+	if c.KitchenMode != KitchenAuto && c.KitchenMode != KitchenManual {
+		p = append(p, fmt.Sprintf("KITCHEN_MODE must be %q or %q, got %q", KitchenAuto, KitchenManual, c.KitchenMode))
+	}
+	for _, f := range c.Functions {
+		if !slices.Contains(events.FunctionNames(), f) {
+			p = append(p, fmt.Sprintf("FUNCTIONS: unknown function %q (known: %s, or none)", f, strings.Join(events.FunctionNames(), ", ")))
+		}
+	}
+	if c.MongoURI == "" && c.DataDir == "" {
+		p = append(p, "DATA_DIR must not be empty when MONGODB_URI is unset")
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("invalid configuration: %s", strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// Auto reports whether the kitchen runs by itself.
+func (c Config) Auto() bool { return c.KitchenMode == KitchenAuto }

@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
+)
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
+	var in domain.NewCustomer
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	c, err := s.app.CreateCustomer(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/customers/"+c.ID)
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		return err
+	}
+	c, err := s.store.Customer(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) setCredit(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "customer")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		CreditLimit *int64 `json:"creditLimit"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if in.CreditLimit == nil {
+		return &events.ValidationError{Problems: []string{"creditLimit is required"}}
+	}
+	if err := domain.ValidateCreditLimit(*in.CreditLimit); err != nil {
+		return err
+	}
+	c, err := s.store.SetCreditLimit(r.Context(), id, *in.CreditLimit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// accepted is the answer to a command that was taken.
+type accepted struct {
+	OrderID   string `json:"orderId"`
+	Status    string `json:"status,omitempty"`
+	StatusURL string `json:"statusUrl"`
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, orderID string) {
+	a := accepted{OrderID: orderID, StatusURL: "/api/v1/order/" + orderID}
+	if o, err := s.store.Order(r.Context(), orderID); err == nil {
+		a.Status = o.Status // in-process the chain has run; over Kafka it may not have
+	}
+	w.Header().Set("Location", a.StatusURL)
+	writeJSON(w, http.StatusAccepted, a)
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
+	var in events.OrderCreated
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if err := in.Validate(false); err != nil {
+		return err
+	}
+	if in.OrderID == "" {
+		in.OrderID = "o-" + uuid.NewString()[:13]
+	}
+	e, err := events.New(events.TypeOrderCreated, Source, in.OrderID, in)
+	if err != nil {
+		return err
+	}
+	if _, err := s.app.Publish(r.Context(), e); err != nil {
+		return err
+	}
+	s.accept(w, r, in.OrderID)
+	return nil
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "order")
+	if err != nil {
+		return err
+	}
+	o, err := s.store.Order(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+// MaxList is the most orders one listing returns.
+const MaxList = 1000
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	status := q.Get("status")
+	if status != "" && !events.ValidStatus(status) {
+		return &events.ValidationError{Problems: []string{"status must be one of " + joinStatuses()}}
+	}
+	limit := MaxList
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxList {
+			return &events.ValidationError{Problems: []string{"limit must be 1..1000"}}
+		}
+		limit = n
+	}
+	orders, err := s.store.Orders(r.Context(), status, limit)
+	if err != nil {
+		return err
+	}
+	if orders == nil {
+		orders = []domain.Order{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "count": len(orders)})
+	return nil
+}
+
+func joinStatuses() string {
+	out := ""
+	for i, st := range events.Statuses {
+		if i > 0 {
+			out += ", "
+		}
+		out += st
+	}
+	return out
+}
+
+// station returns the handler of a station's report: it becomes the
+// kitchen event of type t, handled like any other.
+func (s *Server) station(t string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var in events.KitchenStep
+		if err := readJSON(r, &in); err != nil {
+			return err
+		}
+		if err := in.Validate(); err != nil {
+			return err
+		}
+		if _, err := s.store.Order(r.Context(), in.OrderID); err != nil {
+			return err
+		}
+		e, err := events.New(t, Source, in.OrderID, in)
+		if err != nil {
+			return err
+		}
+		if _, err := s.app.Publish(r.Context(), e); err != nil {
+			return err
+		}
+		s.accept(w, r, in.OrderID)
+		return nil
+	}
+}
+
+func (s *Server) reportError(w http.ResponseWriter, r *http.Request) error {
+	var in events.FailureReport
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	o, err := s.app.ReportFailure(r.Context(), in, newKey())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func pathID(r *http.Request, what string) (string, error) {
+	id := r.PathValue("id")
+	if !events.ValidID(id) {
+		return "", &events.ValidationError{Problems: []string{what + " id must be letters, digits, '-' or '_', at most 64 characters"}}
+	}
+	return id, nil
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) error {
+	if err := s.app.Ready(r.Context()); err != nil {
+		s.log.WarnContext(r.Context(), "not ready", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

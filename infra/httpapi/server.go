@@ -1,0 +1,236 @@
+// Package httpapi is the HTTP face of cupcake-factory: CloudEvents on POST /,
+// the REST API of the contract, the notifications stream, the web UI, health
+// probes and metrics. Every error is a JSON body {"error": "..."} with the
+// status its kind maps to; a 5xx always means the server failed.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
+	"github.com/cupcake-factory/cupcake-factory/infra/notify"
+)
+
+// MaxBody is the largest request body accepted, in bytes.
+const MaxBody = 1 << 20
+
+// Source is the CloudEvents source of events the REST API makes.
+const Source = events.Source + "/api"
+
+// App is what the API needs from the running system.
+type App interface {
+	Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
+	Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
+	CreateCustomer(ctx context.Context, c domain.NewCustomer) (domain.Customer, error)
+	ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error)
+	Ready(ctx context.Context) error
+}
+
+// Store is what the API reads and changes directly.
+type Store interface {
+	Customer(ctx context.Context, id string) (domain.Customer, error)
+	SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error)
+	Order(ctx context.Context, id string) (domain.Order, error)
+	Orders(ctx context.Context, status string, limit int) ([]domain.Order, error)
+}
+
+// Server serves the API.
+type Server struct {
+	app     App
+	store   Store
+	hub     *notify.Hub
+	log     *slog.Logger
+	metrics *metrics.Counters
+	mux     *http.ServeMux
+	// KeepAlive is how often an idle notification stream gets a comment.
+	KeepAlive time.Duration
+}
+
+// New returns the API over a running app.
+func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
+	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second}
+	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.handle("POST /{$}", s.postEvent)
+	s.handle("GET /{$}", s.ui)
+	s.handle("POST /api/v1/customers", s.createCustomer)
+	s.handle("GET /api/v1/customers/{id}", s.getCustomer)
+	s.handle("PUT /api/v1/customers/{id}/credit", s.setCredit)
+	s.handle("POST /api/v1/order", s.createOrder)
+	s.handle("GET /api/v1/order/{id}", s.getOrder)
+	s.handle("GET /api/v1/orders", s.listOrders)
+	s.handle("POST /api/v1/order/mix", s.station(events.TypeMixed))
+	s.handle("POST /api/v1/order/bake", s.station(events.TypeBaked))
+	s.handle("POST /api/v1/order/decorate", s.station(events.TypeDecorated))
+	s.handle("POST /api/v1/order/box", s.station(events.TypePackaged))
+	s.handle("POST /api/v1/order/reporterror", s.reportError)
+	s.handle("GET /api/v1/notifications", s.notifications)
+	s.handle("GET /health/readiness", s.readiness)
+	s.handle("GET /health/liveness", func(w http.ResponseWriter, _ *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+		return nil
+	})
+	s.handle("GET /metrics", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, err := s.metrics.WriteTo(w)
+		return err
+	})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.count(r.Pattern, http.StatusNotFound)
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handlerFunc is a handler that returns its error for one place to report.
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+// handle registers h and turns its error into a response: the status the
+// error's kind maps to, and a JSON body. Internal errors are logged, and
+// their details are not shown to the client.
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.ErrorContext(r.Context(), "http handler panicked", "path", r.URL.Path, "panic", p)
+				if sw.status == 0 {
+					writeError(sw, http.StatusInternalServerError, "internal error")
+				}
+			}
+			s.count(pattern, sw.status)
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+		err := h(sw, r)
+		if err == nil {
+			return
+		}
+		status := StatusOf(err)
+		msg := err.Error()
+		if status >= 500 {
+			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			msg = "internal error; see the server log"
+		}
+		if sw.status == 0 {
+			writeError(sw, status, msg)
+		}
+	})
+}
+
+func (s *Server) count(route string, status int) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.metrics.Add("cupcakes_http_requests_total", 1, "route", route, "code", strconv.Itoa(status))
+}
+
+// StatusOf maps an error to the HTTP status that reports it.
+func StatusOf(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	var ue *unsupportedMedia
+	if errors.As(err, &ue) {
+		return http.StatusUnsupportedMediaType
+	}
+	switch domain.KindOf(err) {
+	case domain.KindInvalid:
+		return http.StatusBadRequest
+	case domain.KindNotFound:
+		return http.StatusNotFound
+	case domain.KindConflict:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+type unsupportedMedia struct{ got string }
+
+func (e *unsupportedMedia) Error() string {
+	return fmt.Sprintf("Content-Type must be application/json, got %q", e.got)
+}
+
+// readJSON decodes a JSON request body strictly into v.
+func readJSON(r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return &unsupportedMedia{got: ct}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("read body: %w", asInvalid(err))
+	}
+	return events.Unmarshal(body, v)
+}
+
+// asInvalid keeps a too-large body recognisable and makes any other read
+// failure the client's.
+func asInvalid(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err
+	}
+	return domain.Errorf(domain.KindInvalid, "read body: %v", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets the notifications stream push each event out.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func newKey() string { return Source + " " + uuid.NewString() }

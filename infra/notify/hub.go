@@ -1,0 +1,198 @@
+// Package notify tells the kitchen what happens, as it happens: a hub that
+// turns order state changes into the contract's notifications
+// (InformNewOrderToMix, ..., OrderStatusChanged) and fans them out to
+// subscribers (the SSE endpoint). A slow subscriber is dropped rather than
+// allowed to hold up the pipeline; it reconnects with Last-Event-ID and gets
+// what it missed from a short replay buffer.
+package notify
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
+)
+
+// Notification names.
+const (
+	InformNewOrderToMix      = "InformNewOrderToMix"
+	InformNewOrderToBake     = "InformNewOrderToBake"
+	InformNewOrderToDecorate = "InformNewOrderToDecorate"
+	InformNewOrderToPackage  = "InformNewOrderToPackage"
+	OrderStatusChanged       = "OrderStatusChanged"
+)
+
+// Stations, as named in ?station=.
+const (
+	StationMixer     = "mixer"
+	StationBaker     = "baker"
+	StationDecorator = "decorator"
+	StationPackaging = "packaging"
+)
+
+// Stations lists the stations in kitchen order.
+var Stations = []string{StationMixer, StationBaker, StationDecorator, StationPackaging}
+
+// queues maps the state an order waits in to the station it waits for and
+// the notification that tells that station.
+var queues = map[string]struct{ station, name string }{
+	events.StatusApproved:  {StationMixer, InformNewOrderToMix},
+	events.StatusMixed:     {StationBaker, InformNewOrderToBake},
+	events.StatusBaked:     {StationDecorator, InformNewOrderToDecorate},
+	events.StatusDecorated: {StationPackaging, InformNewOrderToPackage},
+}
+
+// QueueStatus returns the order state that is station's queue.
+func QueueStatus(station string) (string, bool) {
+	for status, q := range queues {
+		if q.station == station {
+			return status, true
+		}
+	}
+	return "", false
+}
+
+// Notification is one message to the kitchen.
+type Notification struct {
+	ID      uint64  `json:"-"`
+	Name    string  `json:"-"`
+	Station string  `json:"-"` // the station it concerns; "" for everyone
+	Data    Payload `json:"data"`
+}
+
+// Payload is the JSON data of a notification.
+type Payload struct {
+	OrderID    string        `json:"orderId"`
+	CustomerID string        `json:"customerId"`
+	Status     string        `json:"status"`
+	Previous   string        `json:"previous,omitempty"`
+	By         string        `json:"by,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	Amount     int64         `json:"amount"`
+	Items      []events.Item `json:"items"`
+	At         time.Time     `json:"at"`
+}
+
+// Hub fans notifications out to subscribers.
+type Hub struct {
+	mu     sync.Mutex
+	next   uint64
+	subs   map[*Subscription]struct{}
+	replay []Notification // the most recent, oldest first
+	size   int            // replay capacity
+	buffer int            // per-subscriber channel capacity
+}
+
+// NewHub returns a hub remembering the last replay notifications, giving each
+// subscriber a buffer of buffer notifications before it is dropped.
+func NewHub(replay, buffer int) *Hub {
+	return &Hub{subs: map[*Subscription]struct{}{}, size: replay, buffer: buffer}
+}
+
+// Subscription receives notifications for one station, or all ("").
+type Subscription struct {
+	C       <-chan Notification
+	c       chan Notification
+	station string
+	closed  bool
+}
+
+// Notify turns a state change into notifications and sends them.
+func (h *Hub) Notify(_ context.Context, c domain.Change) {
+	o := c.Order
+	p := Payload{
+		OrderID: o.ID, CustomerID: o.CustomerID, Status: o.Status, Previous: c.Previous,
+		Reason: o.Reason, Amount: o.Amount, Items: o.Items, At: o.UpdatedAt,
+	}
+	if n := len(o.History); n > 0 {
+		p.By = o.History[n-1].By
+	}
+	if q, ok := queues[o.Status]; ok {
+		h.publish(Notification{Name: q.name, Station: q.station, Data: p})
+	}
+	h.publish(Notification{Name: OrderStatusChanged, Data: p})
+}
+
+func (h *Hub) publish(n Notification) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	n.ID = h.next
+	h.replay = append(h.replay, n)
+	if len(h.replay) > h.size {
+		h.replay = h.replay[len(h.replay)-h.size:]
+	}
+	for s := range h.subs {
+		if !s.wants(n) {
+			continue
+		}
+		select {
+		case s.c <- n:
+		default: // too slow: drop it; it will reconnect and replay
+			h.closeLocked(s)
+		}
+	}
+}
+
+// wants reports whether a notification is for this subscriber: a station
+// gets its own Inform* notifications and the status changes of orders
+// entering or leaving its queue.
+func (s *Subscription) wants(n Notification) bool {
+	if s.station == "" {
+		return true
+	}
+	if n.Name != OrderStatusChanged {
+		return n.Station == s.station
+	}
+	queue, _ := QueueStatus(s.station)
+	return n.Data.Status == queue || n.Data.Previous == queue
+}
+
+// Subscribe starts a subscription for station ("" for all) and returns the
+// notifications after lastID still in the replay buffer (all of them are
+// sent first on the channel). ok is false if some were lost.
+func (h *Hub) Subscribe(station string, lastID uint64) *Subscription {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := &Subscription{station: station}
+	var missed []Notification
+	if lastID > 0 {
+		for _, n := range h.replay {
+			if n.ID > lastID && s.wants(n) {
+				missed = append(missed, n)
+			}
+		}
+	}
+	s.c = make(chan Notification, h.buffer+len(missed))
+	s.C = s.c
+	for _, n := range missed {
+		s.c <- n
+	}
+	h.subs[s] = struct{}{}
+	return s
+}
+
+// Unsubscribe ends a subscription and closes its channel.
+func (h *Hub) Unsubscribe(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeLocked(s)
+}
+
+func (h *Hub) closeLocked(s *Subscription) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(h.subs, s)
+	close(s.c)
+}
+
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
