@@ -1,0 +1,271 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
+)
+
+// Start starts a cupcake-factory for a scenario with extra environment.
+type Start func(t *testing.T, env map[string]string) *runner.Process
+
+// RunScenarios runs every user-level scenario against processes made by start.
+func RunScenarios(t *testing.T, start Start) {
+	t.Run("AutoKitchen", func(t *testing.T) { autoKitchen(t, start(t, nil)) })
+	t.Run("ManualKitchen", func(t *testing.T) { manualKitchen(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+	t.Run("Duplicates", func(t *testing.T) { duplicates(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+	t.Run("BadInput", func(t *testing.T) { badInput(t, start(t, nil)) })
+	t.Run("Customers", func(t *testing.T) { customers(t, start(t, nil)) })
+}
+
+func autoKitchen(t *testing.T, p *runner.Process) {
+	tests := []struct {
+		name       string
+		post       func(testing.TB, *runner.Process, string, string, string, string) runner.Response
+		orderID    string
+		data       string
+		wantReply  string
+		wantStatus string
+		wantReason string
+	}{
+		{"binary mode ships", PostBinary, "o-bin", OrderData("o-bin", "alice", "vanilla", "M", 6), "com.cupcakes.order.shipped", "shipped", ""},
+		{"structured mode ships", PostStructured, "o-struct", OrderData("o-struct", "alice", "chocolate", "L", 4), "com.cupcakes.order.shipped", "shipped", ""},
+		{"over the limit is cancelled", PostBinary, "o-big", OrderData("o-big", "alice", "lemon", "XL", 1000), "com.cupcakes.order.cancelled", "cancelled", "insufficient-credit"},
+		{"unknown customer is cancelled", PostStructured, "o-who", OrderData("o-who", "nobody", "carrot", "S", 1), "com.cupcakes.order.cancelled", "cancelled", "unknown-customer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.post(t, p, "ev-"+tt.orderID, "com.cupcakes.order.created", tt.orderID, tt.data)
+			if r.Status != http.StatusOK || r.Header.Get("ce-type") != tt.wantReply {
+				t.Fatalf("POST / = %d ce-type %q %s, want 200 %s", r.Status, r.Header.Get("ce-type"), r.Body, tt.wantReply)
+			}
+			if r.Header.Get("ce-subject") != tt.orderID {
+				t.Errorf("reply subject %q", r.Header.Get("ce-subject"))
+			}
+			o := GetOrder(t, p, tt.orderID)
+			if o.Status != tt.wantStatus || o.Reason != tt.wantReason {
+				t.Errorf("order %s (%q), want %s (%q); history %s", o.Status, o.Reason, tt.wantStatus, tt.wantReason, o.Statuses())
+			}
+		})
+	}
+	t.Run("REST order ships", func(t *testing.T) {
+		r := p.PostJSON(t, "/api/v1/order", `{"customerId":"alice","items":[{"flavour":"red-velvet","size":"S","quantity":2}]}`)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("POST order = %d %s", r.Status, r.Body)
+		}
+		var a struct{ OrderID, StatusURL string }
+		r.JSON(t, &a)
+		if a.OrderID == "" || a.StatusURL != "/api/v1/order/"+a.OrderID {
+			t.Fatalf("answer %s", r.Body)
+		}
+		if o := GetOrder(t, p, a.OrderID); o.Status != "shipped" || o.Amount != 300 {
+			t.Errorf("order %+v", o)
+		}
+	})
+	t.Run("credit is what the shipped orders took", func(t *testing.T) {
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != 50000-1200-1000-300 {
+			t.Errorf("alice has %d available", c.AvailableCredit)
+		}
+	})
+	t.Run("data survives a restart", func(t *testing.T) {
+		p.Restart()
+		if o := GetOrder(t, p, "o-bin"); o.Status != "shipped" {
+			t.Errorf("after restart o-bin is %s", o.Status)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != 50000-1200-1000-300 {
+			t.Errorf("after restart alice has %d available", c.AvailableCredit)
+		}
+	})
+}
+
+func manualKitchen(t *testing.T, p *runner.Process) {
+	step := func(t *testing.T, path, orderID string, want int) {
+		t.Helper()
+		r := p.PostJSON(t, "/api/v1/order/"+path, fmt.Sprintf(`{"orderId":%q,"by":"maria"}`, orderID))
+		if r.Status != want {
+			t.Fatalf("%s %s = %d %s, want %d", path, orderID, r.Status, r.Body, want)
+		}
+	}
+	r := PostBinary(t, p, "ev-m1", "com.cupcakes.order.created", "o-m1", OrderData("o-m1", "alice", "vanilla", "M", 6))
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST / = %d %s, want 202 (manual kitchen: nothing to reply)", r.Status, r.Body)
+	}
+	if o := GetOrder(t, p, "o-m1"); o.Status != "approved" {
+		t.Fatalf("order is %s, want approved and waiting for the mixer", o.Status)
+	}
+	queue := func(status string) string { return string(p.Get(t, "/api/v1/orders?status="+status).Body) }
+	if !strings.Contains(queue("approved"), `"o-m1"`) {
+		t.Errorf("mixer queue does not list o-m1")
+	}
+	step(t, "bake", "o-m1", http.StatusConflict) // not mixed yet
+	for _, s := range []struct{ path, status string }{{"mix", "mixed"}, {"bake", "baked"}, {"decorate", "decorated"}, {"box", "shipped"}} {
+		step(t, s.path, "o-m1", http.StatusAccepted)
+		if o := GetOrder(t, p, "o-m1"); o.Status != s.status {
+			t.Fatalf("after %s order is %s, want %s", s.path, o.Status, s.status)
+		}
+	}
+	if got := GetOrder(t, p, "o-m1").Statuses(); got != "created,approved,mixed,baked,decorated,packaged,shipped" {
+		t.Errorf("history %s", got)
+	}
+
+	t.Run("reporterror fails the order and gives the credit back", func(t *testing.T) {
+		before := GetCustomer(t, p, "alice")
+		PostBinary(t, p, "ev-m2", "com.cupcakes.order.created", "o-m2", OrderData("o-m2", "alice", "lemon", "L", 10))
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != before.AvailableCredit-2500 {
+			t.Fatalf("reserved %d, want 2500", before.AvailableCredit-c.AvailableCredit)
+		}
+		step(t, "mix", "o-m2", http.StatusAccepted)
+		r := p.PostJSON(t, "/api/v1/order/reporterror", `{"orderId":"o-m2","by":"ben","reason":"oven broke"}`)
+		if r.Status != http.StatusOK {
+			t.Fatalf("reporterror = %d %s", r.Status, r.Body)
+		}
+		if o := GetOrder(t, p, "o-m2"); o.Status != "failed" || o.Reason != "oven broke" {
+			t.Errorf("order %s (%s)", o.Status, o.Reason)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != before.AvailableCredit {
+			t.Errorf("available %d, want %d back", c.AvailableCredit, before.AvailableCredit)
+		}
+		r = p.PostJSON(t, "/api/v1/order/reporterror", `{"orderId":"o-m2","by":"ben","reason":"again"}`)
+		if r.Status != http.StatusConflict {
+			t.Errorf("second reporterror = %d, want 409", r.Status)
+		}
+		step(t, "bake", "o-m2", http.StatusConflict)
+	})
+}
+
+func duplicates(t *testing.T, p *runner.Process) {
+	created := OrderData("o-d1", "alice", "vanilla", "M", 6)
+	before := GetCustomer(t, p, "alice")
+	t.Run("the same event twice changes state once", func(t *testing.T) {
+		for range 2 {
+			if r := PostBinary(t, p, "ev-d1", "com.cupcakes.order.created", "o-d1", created); r.Status >= 300 {
+				t.Fatalf("POST / = %d %s", r.Status, r.Body)
+			}
+		}
+		mix := `{"orderId":"o-d1","by":"maria"}`
+		for range 2 {
+			if r := PostStructured(t, p, "ev-mix-d1", "com.cupcakes.order.mixed", "o-d1", mix); r.Status >= 300 {
+				t.Fatalf("mixed = %d %s", r.Status, r.Body)
+			}
+		}
+		if got := GetOrder(t, p, "o-d1").Statuses(); got != "created,approved,mixed" {
+			t.Errorf("history %s, want each step once", got)
+		}
+	})
+	t.Run("the same order created twice reserves once", func(t *testing.T) {
+		if r := PostBinary(t, p, "ev-d1-again", "com.cupcakes.order.created", "o-d1", created); r.Status >= 300 {
+			t.Fatalf("POST / = %d %s", r.Status, r.Body)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != before.AvailableCredit-1200 {
+			t.Errorf("reserved %d, want 1200 once", before.AvailableCredit-c.AvailableCredit)
+		}
+	})
+	t.Run("an order id reused for other items is refused", func(t *testing.T) {
+		r := PostBinary(t, p, "ev-d1-other", "com.cupcakes.order.created", "o-d1", OrderData("o-d1", "alice", "lemon", "S", 1))
+		if r.Status != http.StatusConflict {
+			t.Errorf("= %d %s, want 409", r.Status, r.Body)
+		}
+	})
+	t.Run("an event that does not fit the state is refused and changes nothing", func(t *testing.T) {
+		r := PostBinary(t, p, "ev-pack-d1", "com.cupcakes.order.packaged", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
+		if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), `"error"`) {
+			t.Errorf("= %d %s, want 409 with an error", r.Status, r.Body)
+		}
+		if got := GetOrder(t, p, "o-d1").Statuses(); got != "created,approved,mixed" {
+			t.Errorf("history %s", got)
+		}
+	})
+}
+
+func badInput(t *testing.T, p *runner.Process) {
+	ce := func(typ string) map[string]string { return BinaryHeaders("bad-1", typ, "") }
+	js := map[string]string{"Content-Type": "application/json"}
+	order := OrderData("o-bad", "alice", "vanilla", "M", 6)
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		header map[string]string
+		body   string
+		want   int
+	}{
+		{"not a CloudEvent", "POST", "/", js, order, 400},
+		{"bad JSON data", "POST", "/", ce("com.cupcakes.order.created"), `{"orderId":`, 400},
+		{"unknown event type", "POST", "/", ce("com.example.unknown"), order, 400},
+		{"notification type", "POST", "/", ce("com.cupcakes.order.shipped"), `{"orderId":"o-bad","status":"shipped"}`, 400},
+		{"missing items", "POST", "/", ce("com.cupcakes.order.created"), `{"orderId":"o-bad","customerId":"alice"}`, 400},
+		{"wrong field type", "POST", "/", ce("com.cupcakes.order.created"), `{"orderId":"o-bad","customerId":"alice","items":"many"}`, 400},
+		{"quantity out of range", "POST", "/", ce("com.cupcakes.order.created"), OrderData("o-bad", "alice", "vanilla", "M", 1001), 400},
+		{"text content type", "POST", "/", map[string]string{"Content-Type": "text/plain", "ce-specversion": "1.0", "ce-id": "1", "ce-source": "x", "ce-type": "com.cupcakes.order.created"}, order, 400},
+		{"missing ce-id", "POST", "/", map[string]string{"Content-Type": "application/json", "ce-specversion": "1.0", "ce-source": "x", "ce-type": "com.cupcakes.order.created"}, order, 400},
+		{"structured without type", "POST", "/", map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"1","source":"x","data":{}}`, 400},
+		{"structured garbage", "POST", "/", map[string]string{"Content-Type": "application/cloudevents+json"}, `{{{`, 400},
+		{"oversized body", "POST", "/", ce("com.cupcakes.order.created"), `{"orderId":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
+		{"REST order bad JSON", "POST", "/api/v1/order", js, `{`, 400},
+		{"REST order unknown field", "POST", "/api/v1/order", js, `{"customerId":"alice","items":[],"discount":5}`, 400},
+		{"REST order wrong content type", "POST", "/api/v1/order", map[string]string{"Content-Type": "text/plain"}, order, 415},
+		{"REST order no items", "POST", "/api/v1/order", js, `{"customerId":"alice","items":[]}`, 400},
+		{"REST order oversized", "POST", "/api/v1/order", js, `{"customerId":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
+		{"station step unknown order", "POST", "/api/v1/order/mix", js, `{"orderId":"o-none","by":"x"}`, 404},
+		{"station step without by", "POST", "/api/v1/order/bake", js, `{"orderId":"o-bad"}`, 400},
+		{"reporterror without reason", "POST", "/api/v1/order/reporterror", js, `{"orderId":"o-bad","by":"x"}`, 400},
+		{"order id with an operator", "GET", "/api/v1/order/$where", nil, "", 400},
+		{"unknown order", "GET", "/api/v1/order/o-none", nil, "", 404},
+		{"unknown status", "GET", "/api/v1/orders?status=eaten", nil, "", 400},
+		{"customer negative credit", "POST", "/api/v1/customers", js, `{"customerId":"neg","name":"N","creditLimit":-1}`, 400},
+		{"customer bad id", "POST", "/api/v1/customers", js, `{"customerId":"a/b","name":"N","creditLimit":1}`, 400},
+		{"credit without limit", "PUT", "/api/v1/customers/alice/credit", js, `{}`, 400},
+		{"credit unknown customer", "PUT", "/api/v1/customers/nobody/credit", js, `{"creditLimit":5}`, 404},
+		{"unknown path", "GET", "/api/v2/things", nil, "", 404},
+		{"unknown station", "GET", "/api/v1/notifications?station=dishwasher", nil, "", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := p.Do(t, tt.method, tt.path, tt.header, tt.body)
+			if r.Status != tt.want {
+				t.Errorf("= %d %s, want %d", r.Status, r.Body, tt.want)
+			}
+			var e struct {
+				Error string `json:"error"`
+			}
+			r.JSON(t, &e)
+			if e.Error == "" {
+				t.Errorf("no error message: %s", r.Body)
+			}
+		})
+	}
+	if n := OrderCount(t, p); n != 0 {
+		t.Errorf("bad input wrote %d orders", n)
+	}
+	if c := GetCustomer(t, p, "alice"); c.AvailableCredit != 50000 || c.CreditLimit != 50000 {
+		t.Errorf("bad input changed alice: %+v", c)
+	}
+	if strings.Contains(p.Log(), "panic") {
+		t.Errorf("the server panicked:\n%s", p.Log())
+	}
+}
+
+func customers(t *testing.T, p *runner.Process) {
+	CreateCustomer(t, p, "carol", 1000)
+	if r := p.PostJSON(t, "/api/v1/customers", `{"customerId":"carol","name":"C","creditLimit":5}`); r.Status != http.StatusConflict {
+		t.Errorf("duplicate customer = %d, want 409", r.Status)
+	}
+	PostBinary(t, p, "ev-c1", "com.cupcakes.order.created", "o-c1", OrderData("o-c1", "carol", "vanilla", "L", 4)) // 1000
+	if c := GetCustomer(t, p, "carol"); c.AvailableCredit != 0 {
+		t.Fatalf("carol has %d available, want 0", c.AvailableCredit)
+	}
+	r := p.Do(t, http.MethodPut, "/api/v1/customers/carol/credit", map[string]string{"Content-Type": "application/json"}, `{"creditLimit":500}`)
+	if r.Status != http.StatusConflict {
+		t.Errorf("limit below what is reserved = %d, want 409", r.Status)
+	}
+	r = p.Do(t, http.MethodPut, "/api/v1/customers/carol/credit", map[string]string{"Content-Type": "application/json"}, `{"creditLimit":3000}`)
+	if r.Status != http.StatusOK {
+		t.Fatalf("raise limit = %d %s", r.Status, r.Body)
+	}
+	if c := GetCustomer(t, p, "carol"); c.CreditLimit != 3000 || c.AvailableCredit != 2000 {
+		t.Errorf("carol %+v, want limit 3000 available 2000", c)
+	}
+}
