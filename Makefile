@@ -1,8 +1,6 @@
 # cupcake-factory. `make run` starts the whole system; `make test` runs every test.
 GO      ?= go
 BIN     ?= bin/cupcake-factory
-# Go commands share two cores: serialise them when several run at once.
-LOCK    ?= flock /tmp/cupcake-factory-go.lock
 
 .PHONY: run build test test-unit test-integration test-browser bench fuzz vet
 
