@@ -31,6 +31,8 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
 	"github.com/cupcake-factory/cupcake-factory/infra/config"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
+	"github.com/cupcake-factory/cupcake-factory/infra/kafka"
+	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
 
@@ -115,17 +117,26 @@ func newLogger(cfg config.Config) *slog.Logger {
 }
 
 // App is the running system: the store, the functions this process runs,
-// the router in front of them, and the notification hub.
+// the router in front of them, the transport events travel by, and the
+// notification hub.
 type App struct {
 	Config config.Config
 	Log    *slog.Logger
 	Store  domain.Store
 	Hub    *notify.Hub
 	Router *dispatch.Router
-	local  dispatch.Local
+	// notifier is what functions tell of state changes: the hub directly
+	// in-process; over Kafka, the updates topic (and from there every
+	// process's hub).
+	notifier interface {
+		Notify(ctx context.Context, c domain.Change)
+	}
+	local dispatch.Local
+	kafka *kafka.Transport // nil in-process
 }
 
-// Open opens the store and registers the configured functions.
+// Open opens the store, connects the transport and starts the configured
+// functions.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
@@ -133,21 +144,62 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter()}
 	a.local = dispatch.Local{Router: a.Router}
+	a.notifier = a.Hub
+	if len(cfg.KafkaBrokers) > 0 {
+		if a.kafka, err = kafka.NewTransport(kafkaOptions(cfg), log); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		a.notifier = kafka.NewNotifier(a.kafka.Producer(), log)
+	}
 	a.register()
 	if cfg.SeedDemo {
 		if err := a.seedDemo(ctx); err != nil {
+			_ = a.Close(ctx)
+			return nil, err
+		}
+	}
+	transport := "in-process"
+	if a.kafka != nil {
+		transport = "kafka"
+		if err := a.kafka.Start(a.bindings(), a.Router.Handle, a.Hub.Notify); err != nil {
 			_ = store.Close()
 			return nil, err
 		}
 	}
 	log.Info("cupcake-factory started", "functions", cfg.Functions, "kitchen", cfg.KitchenMode,
-		"store", storeName(cfg), "transport", "in-process")
+		"store", storeName(cfg), "transport", transport)
 	return a, nil
 }
 
-func openStore(_ context.Context, cfg config.Config) (domain.Store, error) {
+func kafkaOptions(cfg config.Config) kafka.Options {
+	return kafka.Options{
+		Brokers:     cfg.KafkaBrokers,
+		GroupPrefix: cfg.KafkaGroupPrefix,
+		ContentMode: cfg.KafkaContentMode,
+		DeadLetters: cfg.DeadLetters,
+		Updates:     cfg.OrderUpdates,
+		TopicFor:    cfg.ForType,
+		Retry:       kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+	}
+}
+
+// bindings lists the configured functions with their topics.
+func (a *App) bindings() []kafka.Binding {
+	var out []kafka.Binding
+	for _, name := range a.Config.Functions {
+		for _, b := range events.Bindings {
+			if b.Function == name {
+				out = append(out, kafka.Binding{Function: name, Type: b.Type, Topic: a.Config.ForType(b.Type)})
+			}
+		}
+	}
+	return out
+}
+
+func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
 	if cfg.MongoURI != "" {
-		return nil, errors.New("MONGODB_URI is set but this build has no MongoDB store yet")
+		return mongo.Open(ctx, cfg.MongoURI, cfg.MongoDatabase)
 	}
 	return bolt.Open(cfg.DataDir)
 }
@@ -161,14 +213,14 @@ func storeName(cfg config.Config) string {
 
 // register builds the functions named in FUNCTIONS and routes their types.
 func (a *App) register() {
-	auto := a.Config.Auto()
+	auto, n := a.Config.Auto(), a.notifier
 	handlers := map[string]dispatch.Handler{
-		events.FuncOrderCreated:    ordercreated.New(a.Store, a.Hub).Handle,
-		events.FuncCreditValidated: creditvalidated.New(a.Store, a.Hub, auto).Handle,
-		events.FuncMixed:           mixed.New(a.Store, a.Hub, auto).Handle,
-		events.FuncBaked:           baked.New(a.Store, a.Hub, auto).Handle,
-		events.FuncDecorated:       decorated.New(a.Store, a.Hub, auto).Handle,
-		events.FuncPackaged:        packaged.New(a.Store, a.Hub, auto).Handle,
+		events.FuncOrderCreated:    ordercreated.New(a.Store, n).Handle,
+		events.FuncCreditValidated: creditvalidated.New(a.Store, n, auto).Handle,
+		events.FuncMixed:           mixed.New(a.Store, n, auto).Handle,
+		events.FuncBaked:           baked.New(a.Store, n, auto).Handle,
+		events.FuncDecorated:       decorated.New(a.Store, n, auto).Handle,
+		events.FuncPackaged:        packaged.New(a.Store, n, auto).Handle,
 	}
 	for _, name := range a.Config.Functions {
 		for _, b := range events.Bindings {
@@ -212,16 +264,23 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 	return a.Publish(ctx, e)
 }
 
-// Publish sends an event on its way: in-process, to the function for its
-// type and on along the chain of replies.
+// Publish sends an event on its way: over Kafka, to the topic of its type;
+// in-process, to the function for its type and on along the chain of
+// replies, returning the first reply no function here takes.
 func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	if a.kafka != nil {
+		return a.kafka.Publish(ctx, e)
+	}
 	return a.local.Dispatch(ctx, e)
 }
 
 // ReportFailure fails an order at a station's report and releases its
-// credit; the failed notification is published like any reply.
+// credit. Over Kafka the failed notification goes to the updates topic.
 func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error) {
-	o, _, err := kitchen.ReportFailure(ctx, a.Store, a.Hub, r, key)
+	o, failed, err := kitchen.ReportFailure(ctx, a.Store, a.notifier, r, key)
+	if err == nil && failed != nil && a.kafka != nil {
+		_, err = a.kafka.Publish(ctx, *failed)
+	}
 	return o, err
 }
 
@@ -235,7 +294,12 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close releases what Open acquired.
-func (a *App) Close(context.Context) error {
-	return a.Store.Close()
+// Close stops the transport (finishing events in hand) and then the store.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.kafka != nil {
+		errs = append(errs, a.kafka.Close(ctx))
+	}
+	errs = append(errs, a.Store.Close())
+	return errors.Join(errs...)
 }

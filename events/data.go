@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Limits of an order.
@@ -53,14 +54,18 @@ type KitchenStep struct {
 }
 
 // OrderUpdate is the data of the notification events on the updates topic
-// (shipped, cancelled, failed, status-changed).
+// (shipped, cancelled, failed, status-changed). Amount, Items and At are
+// filled in status-changed notifications.
 type OrderUpdate struct {
-	OrderID    string `json:"orderId"`
-	CustomerID string `json:"customerId,omitempty"`
-	Status     string `json:"status"`
-	Previous   string `json:"previous,omitempty"`
-	By         string `json:"by,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	OrderID    string    `json:"orderId"`
+	CustomerID string    `json:"customerId,omitempty"`
+	Status     string    `json:"status"`
+	Previous   string    `json:"previous,omitempty"`
+	By         string    `json:"by,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Amount     int64     `json:"amount,omitempty"`
+	Items      []Item    `json:"items,omitempty"`
+	At         time.Time `json:"at,omitzero"`
 }
 
 // ValidationError lists every problem found in an input, each naming the

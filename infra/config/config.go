@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -25,9 +26,18 @@ type Config struct {
 	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
 	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
 	KafkaGroupPrefix string `envconfig:"KAFKA_GROUP_PREFIX" default:"cupcake-factory"`
-	MongoURI         string `envconfig:"MONGODB_URI"`
-	MongoDatabase    string `envconfig:"MONGODB_DATABASE" default:"cupcakes"`
-	DataDir          string `envconfig:"DATA_DIR" default:"./data"`
+	// KafkaContentMode is how produced CloudEvents are encoded: binary
+	// (attributes in ce_ headers) or structured (the whole event as JSON).
+	KafkaContentMode string `envconfig:"KAFKA_CONTENT_MODE" default:"binary"`
+	// KafkaMaxAttempts is how often a transiently failing event is tried
+	// before it is dead-lettered; the wait starts at KafkaRetryBackoff and
+	// doubles up to KafkaMaxBackoff.
+	KafkaMaxAttempts  int           `envconfig:"KAFKA_MAX_ATTEMPTS" default:"5"`
+	KafkaRetryBackoff time.Duration `envconfig:"KAFKA_RETRY_BACKOFF" default:"200ms"`
+	KafkaMaxBackoff   time.Duration `envconfig:"KAFKA_MAX_BACKOFF" default:"5s"`
+	MongoURI          string        `envconfig:"MONGODB_URI"`
+	MongoDatabase     string        `envconfig:"MONGODB_DATABASE" default:"cupcakes"`
+	DataDir           string        `envconfig:"DATA_DIR" default:"./data"`
 	// Functions lists the handlers this process runs; "none" runs none (an
 	// API/UI-only process).
 	Functions   []string `envconfig:"FUNCTIONS" default:"order-created,credit-validated,mixed,baked,decorated,packaged"`
@@ -110,6 +120,12 @@ func (c Config) Validate() error {
 		if !slices.Contains(events.FunctionNames(), f) {
 			p = append(p, fmt.Sprintf("FUNCTIONS: unknown function %q (known: %s, or none)", f, strings.Join(events.FunctionNames(), ", ")))
 		}
+	}
+	if c.KafkaContentMode != "binary" && c.KafkaContentMode != "structured" {
+		p = append(p, fmt.Sprintf("KAFKA_CONTENT_MODE must be binary or structured, got %q", c.KafkaContentMode))
+	}
+	if c.KafkaMaxAttempts < 1 || c.KafkaRetryBackoff <= 0 || c.KafkaMaxBackoff < c.KafkaRetryBackoff {
+		p = append(p, "KAFKA_MAX_ATTEMPTS must be at least 1, KAFKA_RETRY_BACKOFF positive and KAFKA_MAX_BACKOFF not below it")
 	}
 	if c.MongoURI == "" && c.DataDir == "" {
 		p = append(p, "DATA_DIR must not be empty when MONGODB_URI is unset")

@@ -1,0 +1,243 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	kafka_sarama "github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+)
+
+// Dead-letter extensions (headers ce_<name> in binary mode).
+const (
+	ExtDeadLetterReason    = "deadletterreason"
+	ExtDeadLetterTopic     = "deadlettertopic"
+	ExtDeadLetterPartition = "deadletterpartition"
+	ExtDeadLetterOffset    = "deadletteroffset"
+)
+
+// Handler handles one event and returns at most one reply.
+type Handler func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
+
+// Publisher is where replies and dead letters go.
+type Publisher interface {
+	Publish(ctx context.Context, e cloudevents.Event) error
+	PublishTo(ctx context.Context, topic string, e cloudevents.Event) error
+	Send(msg *sarama.ProducerMessage) error
+}
+
+// Retry says how often a transient failure is tried again, and how long to
+// wait: Backoff, doubled each time up to MaxBackoff.
+type Retry struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// ConsumerConfig configures one function's consumer.
+type ConsumerConfig struct {
+	Brokers    []string
+	Group      string
+	Topic      string
+	EventType  string // the only type taken from Topic; "" takes any
+	DeadLetter string // the dead-letter topic
+	Retry      Retry
+	// FromNewest starts a new group at the end of the topic (notifications)
+	// rather than at the beginning (work).
+	FromNewest bool
+}
+
+// Consumer feeds one topic to one function, partition by partition in
+// order. It decides, in one place, when an offset is marked:
+//   - handled, and its reply acknowledged by the broker: marked;
+//   - refused for good (invalid, wrong state, unexpected type, not a
+//     CloudEvent), or still failing after the retries: dead-lettered with the
+//     reason, then marked;
+//   - not dead-lettered (the broker is down) or shutting down mid-retry: not
+//     marked, so it is delivered again.
+type Consumer struct {
+	cfg     ConsumerConfig
+	group   sarama.ConsumerGroup
+	handle  Handler
+	publish Publisher
+	log     *slog.Logger
+}
+
+// NewConsumer joins cfg.Group.
+func NewConsumer(cfg ConsumerConfig, h Handler, p Publisher, log *slog.Logger) (*Consumer, error) {
+	sc := SaramaConfig(cfg.Group)
+	if cfg.FromNewest {
+		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	group, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, sc)
+	if err != nil {
+		return nil, fmt.Errorf("join Kafka consumer group %s on %v: %w", cfg.Group, cfg.Brokers, err)
+	}
+	return &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+}
+
+// Run consumes until ctx is done; then it finishes the event in hand, and
+// returns. Close commits the marked offsets.
+func (c *Consumer) Run(ctx context.Context) {
+	go func() {
+		for err := range c.group.Errors() {
+			c.log.Warn("consumer group error", "error", err)
+		}
+	}()
+	for ctx.Err() == nil {
+		if err := c.group.Consume(ctx, []string{c.cfg.Topic}, c); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return
+			}
+			c.log.Warn("consume", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// Close leaves the group, committing what was marked.
+func (c *Consumer) Close() error {
+	if err := c.group.Close(); err != nil {
+		return fmt.Errorf("close consumer group %s: %w", c.cfg.Group, err)
+	}
+	return nil
+}
+
+// Setup is part of sarama.ConsumerGroupHandler.
+func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
+
+// Cleanup is part of sarama.ConsumerGroupHandler.
+func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim processes one partition's records one after the other.
+func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case <-sess.Context().Done():
+			return nil
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if !c.process(sess.Context(), msg) {
+				return nil // not done: it will be delivered again
+			}
+			sess.MarkMessage(msg, "")
+		}
+	}
+}
+
+// process handles one record; it reports whether the record is done with
+// (handled or dead-lettered) and may be marked.
+func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage) bool {
+	// Work on an event in hand is finished even when the session ends; only
+	// waiting between retries stops early.
+	ctx := context.WithoutCancel(session)
+	e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(msg))
+	if err != nil {
+		return c.deadLetterRecord(session, msg, fmt.Sprintf("not a CloudEvent: %v", err))
+	}
+	if c.cfg.EventType != "" && e.Type() != c.cfg.EventType {
+		return c.deadLetter(session, msg, *e, fmt.Sprintf("unexpected event type %q on topic %s (expected %s)", e.Type(), msg.Topic, c.cfg.EventType))
+	}
+	backoff := c.cfg.Retry.Backoff
+	for attempt := 1; ; attempt++ {
+		err = c.handleOnce(ctx, *e)
+		if err == nil {
+			return true
+		}
+		if domain.Permanent(err) || attempt >= c.cfg.Retry.Attempts {
+			return c.deadLetter(session, msg, *e, err.Error())
+		}
+		c.log.Warn("retrying event", "id", e.ID(), "type", e.Type(), "attempt", attempt, "error", err)
+		if !sleep(session, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, c.cfg.Retry.MaxBackoff)
+	}
+}
+
+// handleOnce runs the handler and produces its reply.
+func (c *Consumer) handleOnce(ctx context.Context, e cloudevents.Event) error {
+	reply, err := c.handle(ctx, e)
+	if err != nil {
+		return err
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := c.publish.Publish(ctx, *reply); err != nil {
+		return fmt.Errorf("publish reply %s: %w", reply.Type(), err)
+	}
+	return nil
+}
+
+// deadLetter sends e with the reason and where it came from to the
+// dead-letter topic. Until that is acknowledged the record is not done.
+func (c *Consumer) deadLetter(session context.Context, msg *sarama.ConsumerMessage, e cloudevents.Event, reason string) bool {
+	dl := e.Clone()
+	dl.SetExtension(ExtDeadLetterReason, reason)
+	dl.SetExtension(ExtDeadLetterTopic, msg.Topic)
+	dl.SetExtension(ExtDeadLetterPartition, strconv.Itoa(int(msg.Partition)))
+	dl.SetExtension(ExtDeadLetterOffset, strconv.FormatInt(msg.Offset, 10))
+	c.log.Warn("dead-lettering event", "id", e.ID(), "type", e.Type(), "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
+	return c.untilSent(session, func(ctx context.Context) error { return c.publish.PublishTo(ctx, c.cfg.DeadLetter, dl) })
+}
+
+// deadLetterRecord copies a record that is not a CloudEvent to the
+// dead-letter topic as it is, with the reason and origin as headers.
+func (c *Consumer) deadLetterRecord(session context.Context, msg *sarama.ConsumerMessage, reason string) bool {
+	out := &sarama.ProducerMessage{Topic: c.cfg.DeadLetter, Value: sarama.ByteEncoder(msg.Value)}
+	if msg.Key != nil {
+		out.Key = sarama.ByteEncoder(msg.Key)
+	}
+	for _, h := range msg.Headers {
+		out.Headers = append(out.Headers, *h)
+	}
+	for k, v := range map[string]string{
+		ExtDeadLetterReason: reason, ExtDeadLetterTopic: msg.Topic,
+		ExtDeadLetterPartition: strconv.Itoa(int(msg.Partition)), ExtDeadLetterOffset: strconv.FormatInt(msg.Offset, 10),
+	} {
+		out.Headers = append(out.Headers, sarama.RecordHeader{Key: []byte("ce_" + k), Value: []byte(v)})
+	}
+	c.log.Warn("dead-lettering record", "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
+	return c.untilSent(session, func(context.Context) error { return c.publish.Send(out) })
+}
+
+// untilSent tries send until it succeeds or the session ends.
+func (c *Consumer) untilSent(session context.Context, send func(context.Context) error) bool {
+	backoff := c.cfg.Retry.Backoff
+	for {
+		err := send(context.WithoutCancel(session))
+		if err == nil {
+			return true
+		}
+		c.log.Error("dead-letter topic unreachable; will retry", "error", err)
+		if !sleep(session, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, c.cfg.Retry.MaxBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,136 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+)
+
+// Binding is one function's subscription: its name, event type and topic.
+type Binding struct {
+	Function, Type, Topic string
+}
+
+// Options configure the transport.
+type Options struct {
+	Brokers     []string
+	GroupPrefix string // consumer groups are <prefix>-<function>
+	ContentMode string
+	DeadLetters string // topic
+	Updates     string // topic of notifications
+	TopicFor    func(eventType string) string
+	Retry       Retry
+}
+
+// Transport is events over Kafka: one producer, one consumer per function,
+// and one notifications consumer for the process's live updates.
+type Transport struct {
+	opts      Options
+	producer  *Producer
+	log       *slog.Logger
+	consumers []*Consumer
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// NewTransport connects the producer; Start starts consuming.
+func NewTransport(opts Options, log *slog.Logger) (*Transport, error) {
+	host, _ := os.Hostname()
+	p, err := NewProducer(opts.Brokers, opts.GroupPrefix+"-"+host, opts.ContentMode, opts.TopicFor)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{opts: opts, producer: p, log: log}, nil
+}
+
+// Producer returns the transport's producer.
+func (t *Transport) Producer() *Producer { return t.producer }
+
+// Publish produces e to the topic of its type. Over Kafka nothing is
+// answered at once: the reply travels on.
+func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	if err := t.producer.Publish(ctx, e); err != nil {
+		return nil, domain.Errorf(domain.KindInternal, "%v", err)
+	}
+	return nil, nil
+}
+
+// Start joins a consumer group per binding, each feeding handle, and one
+// group of its own on the updates topic feeding notify.
+func (t *Transport) Start(bindings []Binding, handle Handler, notify func(context.Context, domain.Change)) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	for _, b := range bindings {
+		c, err := NewConsumer(ConsumerConfig{
+			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
+			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
+		}, handle, t.producer, t.log)
+		if err != nil {
+			_ = t.Close(context.Background())
+			return err
+		}
+		t.run(ctx, c)
+	}
+	if notify != nil {
+		c, err := NewConsumer(ConsumerConfig{
+			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-notifications-" + uuid.NewString()[:8],
+			Topic: t.opts.Updates, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry, FromNewest: true,
+		}, notifications(notify), t.producer, t.log)
+		if err != nil {
+			_ = t.Close(context.Background())
+			return err
+		}
+		t.run(ctx, c)
+	}
+	return nil
+}
+
+func (t *Transport) run(ctx context.Context, c *Consumer) {
+	t.consumers = append(t.consumers, c)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		c.Run(ctx)
+	}()
+}
+
+// notifications turns status-changed events into notifications; the other
+// events on the updates topic (shipped, cancelled, failed) are for other
+// consumers.
+func notifications(notify func(context.Context, domain.Change)) Handler {
+	return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+		if c, ok := ChangeOf(e); ok {
+			notify(ctx, c)
+		}
+		return nil, nil
+	}
+}
+
+// Close stops consuming, lets each consumer finish the event in hand,
+// commits, and closes the producer last (a finishing event may still reply).
+func (t *Transport) Close(ctx context.Context) error {
+	if t.cancel != nil {
+		t.cancel()
+	}
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("stop Kafka consumers: %w", ctx.Err())
+	}
+	var errs []error
+	for _, c := range t.consumers {
+		errs = append(errs, c.Close())
+	}
+	errs = append(errs, t.producer.Close())
+	return errors.Join(errs...)
+}
