@@ -45,6 +45,7 @@ func run(ctx context.Context) error {
 	}()
 
 	api := httpapi.New(app, app.Store, app.Hub, metrics.New(), app.Log)
+	api.KitchenMode = app.Config.KitchenMode
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -58,11 +58,14 @@ type Server struct {
 	mux     *http.ServeMux
 	// KeepAlive is how often an idle notification stream gets a comment.
 	KeepAlive time.Duration
+	// KitchenMode ("auto" or "manual") tells the web UI whether stations
+	// report their steps or watch the chain run by itself.
+	KitchenMode string
 }
 
 // New returns the API over a running app.
 func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
-	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second}
+	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto"}
 	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
 	s.routes()
 	return s
@@ -71,6 +74,8 @@ func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.L
 func (s *Server) routes() {
 	s.handle("POST /{$}", s.postEvent)
 	s.handle("GET /{$}", s.ui)
+	s.handle("GET /ui/{name}", s.uiAsset)
+	s.handle("GET /api/v1/config", s.uiConfig)
 	s.handle("POST /api/v1/customers", s.createCustomer)
 	s.handle("GET /api/v1/customers/{id}", s.getCustomer)
 	s.handle("PUT /api/v1/customers/{id}/credit", s.setCredit)

@@ -150,9 +150,10 @@ func (s *Subscription) wants(n Notification) bool {
 	return n.Data.Status == queue || n.Data.Previous == queue
 }
 
-// Subscribe starts a subscription for station ("" for all) and returns the
-// notifications after lastID still in the replay buffer (all of them are
-// sent first on the channel). ok is false if some were lost.
+// Subscribe starts a subscription for station ("" for all). With lastID > 0
+// the notifications after lastID still in the replay buffer come first on
+// its channel; older ones are gone, so a client that was away long should
+// reload the state it shows (the web UI does on every connect).
 func (h *Hub) Subscribe(station string, lastID uint64) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,0 +1,324 @@
+// The kitchen UI: plain JavaScript, no build step. State comes from the REST
+// API on (re)connect and then live from one Server-Sent Events stream
+// (GET /api/v1/notifications) for the whole page.
+'use strict';
+
+(() => {
+  const PRICES = { S: 150, M: 200, L: 250, XL: 300 };
+  const RANK = { created: 0, approved: 1, mixed: 2, baked: 3, decorated: 4, packaged: 5, shipped: 6, cancelled: 7, failed: 7 };
+  const STATUSES = ['created', 'approved', 'mixed', 'baked', 'decorated', 'packaged', 'shipped', 'cancelled', 'failed'];
+  // Each station: the state its queue holds, the REST path that reports its
+  // step, the button's words, and the notification that brings it work.
+  const STATIONS = [
+    { name: 'mixer', queue: 'approved', path: 'mix', action: 'Mix', done: 'mixed', inform: 'InformNewOrderToMix' },
+    { name: 'baker', queue: 'mixed', path: 'bake', action: 'Bake', done: 'baked', inform: 'InformNewOrderToBake' },
+    { name: 'decorator', queue: 'baked', path: 'decorate', action: 'Decorate', done: 'decorated', inform: 'InformNewOrderToDecorate' },
+    { name: 'packaging', queue: 'decorated', path: 'box', action: 'Box & ship', done: 'shipped', inform: 'InformNewOrderToPackage' },
+  ];
+  const EVENTS = [...STATIONS.map((s) => s.inform), 'OrderStatusChanged'];
+  const MAX_ROWS = 200;
+  const MAX_ACTIVITY = 30;
+  const MAX_RECENT = 5;
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const orders = new Map(); // orderId -> order (as the REST API shows it)
+  const recent = new Map(STATIONS.map((s) => [s.name, []])); // station -> order ids lately through it
+  const fresh = new Set(); // orderId@station just announced by an Inform* notification
+  let manual = false;
+  let stream = null;
+
+  const money = (cents) => (Number(cents || 0) / 100).toFixed(2);
+  const time = (t) => (t ? new Date(t).toLocaleTimeString() : '');
+  const itemsText = (items) => (items || []).map((i) => `${i.quantity} × ${i.size} ${i.flavour}`).join(', ');
+  const staff = () => $('#staff').value.trim() || 'staff';
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'type') e.setAttribute(k, v);
+      else e[k] = v;
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  async function api(method, path, body) {
+    const res = await fetch(path, {
+      method,
+      headers: body ? { 'Content-Type': 'application/json', Accept: 'application/json' } : { Accept: 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    let data = null;
+    try { data = await res.json(); } catch { /* no body */ }
+    if (!res.ok) throw new Error((data && data.error) || `${method} ${path}: HTTP ${res.status}`);
+    return data;
+  }
+
+  // merge keeps the newest view of an order: a snapshot and the stream can
+  // arrive in either order, so an older state never overwrites a newer one.
+  function merge(o) {
+    const cur = orders.get(o.orderId);
+    if (cur) {
+      const a = Date.parse(o.updatedAt) || 0;
+      const b = Date.parse(cur.updatedAt) || 0;
+      if (a < b || (a === b && (RANK[o.status] ?? 0) < (RANK[cur.status] ?? 0))) return false;
+      orders.set(o.orderId, { ...cur, ...o, createdAt: cur.createdAt || o.createdAt });
+    } else {
+      orders.set(o.orderId, { createdAt: o.updatedAt, ...o });
+    }
+    return true;
+  }
+
+  async function refresh() {
+    // Everything, plus each queue on its own so that a long history does not
+    // hide today's work.
+    const lists = await Promise.all([
+      api('GET', '/api/v1/orders'),
+      ...STATIONS.map((s) => api('GET', `/api/v1/orders?status=${s.queue}`)),
+    ]);
+    for (const l of lists) for (const o of l.orders) merge(o);
+    render();
+  }
+
+  function onNotification(ev) {
+    let d;
+    try { d = JSON.parse(ev.data); } catch { return; }
+    const station = STATIONS.find((s) => s.inform === ev.type);
+    if (station) {
+      fresh.add(`${d.orderId}@${station.name}`);
+      setTimeout(() => { fresh.delete(`${d.orderId}@${station.name}`); render(); }, 4000);
+      log(`${d.orderId} is ready for the ${station.name}`);
+    } else {
+      const from = STATIONS.find((s) => s.queue === d.previous);
+      if (from) {
+        const list = recent.get(from.name).filter((id) => id !== d.orderId);
+        list.unshift(d.orderId);
+        recent.set(from.name, list.slice(0, MAX_RECENT));
+      }
+      log(`${d.orderId}: ${d.previous ? d.previous + ' → ' : ''}${d.status}${d.by ? ' by ' + d.by : ''}${d.reason ? ' (' + d.reason + ')' : ''}`, d.status);
+    }
+    if (d.customerId === $('#customer').value.trim() && ['approved', 'cancelled', 'failed'].includes(d.status)) showCustomer();
+    merge({
+      orderId: d.orderId, customerId: d.customerId, status: d.status, reason: d.reason,
+      amount: d.amount, items: d.items, updatedAt: d.at, by: d.by,
+    });
+    render();
+  }
+
+  function log(text, status) {
+    const list = $('#activity');
+    list.prepend(el('li', { 'data-status': status }, el('time', { text: new Date().toLocaleTimeString() }), ' ', text));
+    while (list.children.length > MAX_ACTIVITY) list.lastElementChild.remove();
+  }
+
+  function setConnection(state, text) {
+    const c = $('#connection');
+    if (c.dataset.state === state) return;
+    c.dataset.state = state;
+    c.textContent = text;
+  }
+
+  function connect() {
+    if (stream) stream.close();
+    stream = new EventSource('/api/v1/notifications');
+    stream.addEventListener('open', () => {
+      setConnection('live', 'Live');
+      refresh().catch((err) => log(`Could not load orders: ${err.message}`, 'failed'));
+    });
+    stream.addEventListener('error', () => {
+      // EventSource reconnects by itself, sending Last-Event-ID.
+      setConnection(stream.readyState === EventSource.CLOSED ? 'down' : 'connecting', stream.readyState === EventSource.CLOSED ? 'Disconnected' : 'Reconnecting…');
+      if (stream.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    });
+    for (const name of EVENTS) stream.addEventListener(name, onNotification);
+  }
+
+  // Rendering: small enough to redraw on every change.
+
+  function render() {
+    const byNewest = [...orders.values()].sort((a, b) => (Date.parse(b.createdAt) || 0) - (Date.parse(a.createdAt) || 0));
+    for (const s of STATIONS) renderBoard(s, byNewest.filter((o) => o.status === s.queue).reverse());
+    renderDashboard(byNewest);
+  }
+
+  function renderBoard(s, queue) {
+    const board = $(`#board-${s.name}`);
+    const list = $('.queue', board);
+    const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
+    $('[data-count]', board).textContent = String(queue.length);
+    $('[data-count]', board).setAttribute('aria-label', `${queue.length} waiting`);
+    list.replaceChildren(...queue.map((o) => card(s, o)));
+    if (queue.length === 0) list.append(el('li', { class: 'empty', text: manual ? 'Nothing waiting.' : 'Nothing waiting — orders pass through automatically.' }));
+    if (focused) { const f = list.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`); if (f) f.focus(); }
+    const rec = $('.recent ul', board);
+    const ids = recent.get(s.name);
+    rec.replaceChildren(...(ids.length ? ids.map((id) => {
+      const o = orders.get(id) || { orderId: id };
+      return el('li', {}, el('code', { text: id }), ` ${o.status || ''}`);
+    }) : [el('li', { class: 'empty', text: 'None yet.' })]));
+  }
+
+  function card(s, o) {
+    const isNew = fresh.has(`${o.orderId}@${s.name}`);
+    const li = el('li', { class: `card${isNew ? ' new' : ''}`, 'data-order-id': o.orderId },
+      el('div', { class: 'card-head' },
+        el('code', { class: 'oid', text: o.orderId }),
+        isNew ? el('span', { class: 'badge', text: 'new' }) : null),
+      el('div', { class: 'card-body', text: `${o.customerId} · ${itemsText(o.items)}` }),
+      el('div', { class: 'card-meta', text: `${money(o.amount)} · since ${time(o.updatedAt)}` }));
+    if (manual) {
+      li.append(el('div', { class: 'card-actions' },
+        el('button', { type: 'button', class: 'step', 'data-action': s.path, 'data-focus-key': `${o.orderId}:step`, 'aria-label': `${s.action} ${o.orderId}`, text: s.action, onclick: (e) => report(s, o.orderId, e.currentTarget) }),
+        el('button', { type: 'button', class: 'fail secondary', 'data-action': 'fail', 'data-focus-key': `${o.orderId}:fail`, 'aria-label': `Report a problem with ${o.orderId}`, text: 'Problem…', onclick: () => openFail(o.orderId, s) })));
+    } else {
+      li.append(el('div', { class: 'card-actions' },
+        el('span', { class: 'working', text: `${s.name} at work…` }),
+        el('button', { type: 'button', class: 'fail secondary', 'data-action': 'fail', 'data-focus-key': `${o.orderId}:fail`, 'aria-label': `Report a problem with ${o.orderId}`, text: 'Problem…', onclick: () => openFail(o.orderId, s) })));
+    }
+    return li;
+  }
+
+  function renderDashboard(list) {
+    const counts = Object.fromEntries(STATUSES.map((st) => [st, 0]));
+    for (const o of list) counts[o.status] = (counts[o.status] || 0) + 1;
+    $('#summary').replaceChildren(...STATUSES.map((st) => el('li', { class: 'status', 'data-status': st }, `${st} `, el('strong', { text: String(counts[st]) }))));
+    $('#no-orders').hidden = list.length > 0;
+    $('#orders tbody').replaceChildren(...list.slice(0, MAX_ROWS).map((o) => el('tr', { 'data-order-id': o.orderId },
+      el('td', {}, el('code', { text: o.orderId })),
+      el('td', { text: o.customerId }),
+      el('td', { text: itemsText(o.items) }),
+      el('td', { class: 'num', text: money(o.amount) }),
+      el('td', {}, el('span', { class: 'status', 'data-status': o.status, text: o.status }), o.reason ? el('small', { class: 'reason', text: ` ${o.reason}` }) : null),
+      el('td', {}, el('time', { dateTime: o.updatedAt || '', text: time(o.updatedAt) })))));
+  }
+
+  // Actions. None of them reloads anything: the stream brings the change.
+
+  async function report(s, orderId, button) {
+    button.disabled = true;
+    const board = $(`#board-${s.name}`);
+    try {
+      await api('POST', `/api/v1/order/${s.path}`, { orderId, by: staff() });
+      say(`${s.action}: ${orderId} reported.`);
+      // Keep the keyboard where the work is: the next order's button, or the board.
+      setTimeout(() => {
+        const next = $('.queue button.step', board);
+        if (next) next.focus(); else $('h3', board).focus();
+      }, 0);
+    } catch (err) {
+      button.disabled = false;
+      say(`Could not ${s.action.toLowerCase()} ${orderId}: ${err.message}`, true);
+    }
+  }
+
+  let failing = null;
+  function openFail(orderId, s) {
+    failing = { orderId, station: s, opener: document.activeElement };
+    $('#fail-order').textContent = orderId;
+    $('#fail-error').textContent = '';
+    $('#fail-dialog').showModal();
+    $('#fail-reason').select();
+  }
+
+  async function submitFail(ev) {
+    ev.preventDefault();
+    if (!failing) return;
+    const reason = $('#fail-reason').value.trim();
+    if (!reason) { $('#fail-error').textContent = 'Say what went wrong.'; return; }
+    $('#fail-confirm').disabled = true;
+    try {
+      await api('POST', '/api/v1/order/reporterror', { orderId: failing.orderId, by: staff(), reason });
+      say(`${failing.orderId} failed: ${reason}.`);
+      $('#fail-dialog').close();
+      const board = $(`#board-${failing.station.name}`);
+      setTimeout(() => $('h3', board).focus(), 0);
+      failing = null;
+    } catch (err) {
+      $('#fail-error').textContent = err.message;
+    } finally {
+      $('#fail-confirm').disabled = false;
+    }
+  }
+
+  function say(text, bad) {
+    const r = $('#order-result');
+    r.textContent = text;
+    r.classList.toggle('error', !!bad);
+  }
+
+  function updatePrice() {
+    const q = Number($('#quantity').value) || 0;
+    $('#price').textContent = money(q * (PRICES[$('#size').value] || 0));
+  }
+
+  let customerTimer = 0;
+  function showCustomer() {
+    clearTimeout(customerTimer);
+    customerTimer = setTimeout(async () => {
+      const id = $('#customer').value.trim();
+      const info = $('#customer-info');
+      if (!id) { info.textContent = ''; return; }
+      try {
+        const c = await api('GET', `/api/v1/customers/${encodeURIComponent(id)}`);
+        info.textContent = `${c.name}: ${money(c.availableCredit ?? c.available)} of ${money(c.creditLimit)} available`;
+      } catch (err) {
+        info.textContent = err.message;
+      }
+    }, 250);
+  }
+
+  async function placeOrder(ev) {
+    ev.preventDefault();
+    const customerId = $('#customer').value.trim();
+    const quantity = Number($('#quantity').value);
+    if (!customerId) { say('Enter a customer.', true); $('#customer').focus(); return; }
+    if (!Number.isInteger(quantity) || quantity < 1 || quantity > 1000) { say('Quantity must be a whole number from 1 to 1000.', true); $('#quantity').focus(); return; }
+    const button = $('#place-order');
+    button.disabled = true;
+    try {
+      const a = await api('POST', '/api/v1/order', { customerId, items: [{ flavour: $('#flavour').value, size: $('#size').value, quantity }] });
+      const r = $('#order-result');
+      r.dataset.orderId = a.orderId;
+      say(`Order ${a.orderId} placed${a.status ? ` (${a.status})` : ''}.`, a.status === 'cancelled');
+      showCustomer();
+    } catch (err) {
+      say(`Order not placed: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function start() {
+    $('#order-form').addEventListener('submit', placeOrder);
+    $('#size').addEventListener('change', updatePrice);
+    $('#quantity').addEventListener('input', updatePrice);
+    $('#customer').addEventListener('input', showCustomer);
+    $('#fail-form').addEventListener('submit', submitFail);
+    $('#fail-cancel').addEventListener('click', () => $('#fail-dialog').close());
+    $('#fail-dialog').addEventListener('close', () => {
+      if (failing && failing.opener && document.contains(failing.opener)) failing.opener.focus();
+      failing = null;
+    });
+    updatePrice();
+    showCustomer();
+    try {
+      const cfg = await api('GET', '/api/v1/config');
+      manual = cfg.kitchenMode === 'manual';
+      $('#mode').textContent = `mode: ${cfg.kitchenMode}`;
+    } catch (err) {
+      $('#mode').textContent = 'mode: unknown';
+    }
+    document.body.dataset.mode = manual ? 'manual' : 'auto';
+    $('#auto-note').hidden = manual;
+    // In auto mode the boards are a live view of orders passing through.
+    if (!manual) for (const d of document.querySelectorAll('.recent')) d.open = true;
+    render();
+    connect();
+  }
+
+  start();
+})();
