@@ -3,6 +3,8 @@ module github.com/cupcake-factory/cupcake-factory
 go 1.26.0
 
 require (
+	github.com/IBM/sarama v1.61.1
+	github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2 v2.16.2
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/google/uuid v1.6.0
 	github.com/kelseyhightower/envconfig v1.4.0
@@ -11,8 +13,6 @@ require (
 )
 
 require (
-	github.com/IBM/sarama v1.61.1 // indirect
-	github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2 v2.16.2 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/eapache/go-resiliency v1.7.0 // indirect
 	github.com/hashicorp/go-uuid v1.0.3 // indirect

@@ -1,0 +1,22 @@
+package bolt_test
+
+import (
+	"testing"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
+	"github.com/cupcake-factory/cupcake-factory/infra/storetest"
+)
+
+// TestStoreConformance runs the store conformance suite against the
+// embedded store, a new file for each test.
+func TestStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) domain.Store {
+		s, err := bolt.Open(t.TempDir())
+		if err != nil {
+			t.Fatalf("open embedded store: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
