@@ -27,3 +27,66 @@ test-browser: ## the web UI in Debian's Chromium via playwright-core
 fuzz: ## run each fuzz target for a while
 	$(GO) test ./events -run '^$$' -fuzz FuzzDecodeData -fuzztime 30s
 	$(GO) test ./events -run '^$$' -fuzz FuzzValidateOrder -fuzztime 30s
+
+# ---- Deploy: Knative (kn func + kubectl) and docker compose -----------------
+# make deploy REGISTRY=ghcr.io/you [FLAVOUR=source|broker] [KAFKA_BOOTSTRAP=host:port]
+# Prerequisites and apply order: infra/knative/README.md.
+REGISTRY        ?=
+IMAGE           ?= $(if $(REGISTRY),$(REGISTRY)/cupcake-factory-runner:latest,cupcake-factory:local)
+FLAVOUR         ?= source
+KAFKA_BOOTSTRAP ?= my-cluster-kafka-bootstrap.kafka.svc:9092
+KUBECTL         ?= kubectl
+KN              ?= kn
+DOCKER          ?= docker
+COMPOSE         ?= docker compose
+KNATIVE_NS      := cupcake-factory
+KNATIVE_DIR     := infra/knative
+# Placeholders in the manifests, replaced when they are applied.
+RENDER = sed -e 's|registry.invalid/cupcake-factory/runner:replace-me|$(IMAGE)|g' \
+             -e 's|my-cluster-kafka-bootstrap.kafka.svc:9092|$(KAFKA_BOOTSTRAP)|g'
+
+.PHONY: image image-push deploy undeploy compose-up compose-down compose-logs test-deploy
+
+image: ## build the runner image (API/UI and docker compose) from infra/Dockerfile
+	$(DOCKER) build -f infra/Dockerfile -t $(IMAGE) .
+
+image-push: image ## build and push the runner image to REGISTRY
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make image-push REGISTRY=ghcr.io/you"; exit 1; }
+	$(DOCKER) push $(IMAGE)
+
+deploy: ## deploy to Knative: base, kn func deploy, the functions, then FLAVOUR (source|broker)
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make deploy REGISTRY=ghcr.io/you"; exit 1; }
+	@test -d $(KNATIVE_DIR)/$(FLAVOUR) || { echo "FLAVOUR must be source or broker"; exit 1; }
+	$(MAKE) image-push
+	$(KUBECTL) apply -f $(KNATIVE_DIR)/base/00-namespace.yaml
+	$(RENDER) $(KNATIVE_DIR)/base/10-config.yaml | $(KUBECTL) apply -f -
+	$(RENDER) $(KNATIVE_DIR)/base/20-topics.yaml | $(KUBECTL) apply -f -
+	$(KUBECTL) -n $(KNATIVE_NS) wait --for=condition=complete --timeout=5m job/create-topics
+	$(KN) func deploy --registry $(REGISTRY) --builder host
+	fimg=$$($(KUBECTL) -n $(KNATIVE_NS) get ksvc cupcake-factory -o jsonpath='{.spec.template.spec.containers[0].image}'); \
+	test -n "$$fimg" || { echo "no image on ksvc cupcake-factory"; exit 1; }; \
+	for f in $(KNATIVE_DIR)/base/30-*.yaml $(KNATIVE_DIR)/base/40-*.yaml $(KNATIVE_DIR)/base/50-*.yaml $(KNATIVE_DIR)/$(FLAVOUR)/*.yaml; do \
+	  echo "apply $$f"; \
+	  $(RENDER) -e "s|registry.invalid/cupcake-factory/function:replace-me|$$fimg|g" $$f | $(KUBECTL) apply -f - || exit 1; \
+	done
+	$(KUBECTL) -n $(KNATIVE_NS) wait --for=condition=Ready --timeout=5m ksvc --all
+
+undeploy: ## remove everything deploy created (the whole cupcake-factory namespace)
+	-$(KN) func delete --namespace $(KNATIVE_NS) cupcake-factory
+	$(KUBECTL) delete namespace $(KNATIVE_NS) --ignore-not-found
+
+compose-up: ## run everything with docker compose (needs MONGO_EXPRESS_PASSWORD)
+	@test -n "$$MONGO_EXPRESS_PASSWORD" || { echo "export MONGO_EXPRESS_PASSWORD=... (the mongo-express login)"; exit 1; }
+	$(COMPOSE) up -d --build --wait
+
+compose-down: ## stop docker compose (data volumes are kept; add -v by hand to drop them)
+	MONGO_EXPRESS_PASSWORD=$${MONGO_EXPRESS_PASSWORD:-unused} $(COMPOSE) down
+
+compose-logs: ## follow the logs of the docker compose services
+	MONGO_EXPRESS_PASSWORD=$${MONGO_EXPRESS_PASSWORD:-unused} $(COMPOSE) logs -f
+
+test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
+	cd tests && $(GO) test -count=1 ./deploy/
+
+bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline
+	cd tests && $(GO) run ./cmd/bench -orders 1000
