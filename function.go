@@ -160,17 +160,24 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		}
 	}
 	transport := "in-process"
-	if a.kafka != nil {
+	switch {
+	case a.consumesKafka():
 		transport = "kafka"
 		if err := a.kafka.Start(a.bindings(), a.Router.Handle, a.Hub.Notify); err != nil {
 			_ = store.Close()
 			return nil, err
 		}
+	case a.kafka != nil:
+		transport = "http (Kafka for notifications only)"
 	}
 	log.Info("cupcake-factory started", "functions", cfg.Functions, "kitchen", cfg.KitchenMode,
 		"store", storeName(cfg), "transport", transport)
 	return a, nil
 }
+
+// consumesKafka reports whether events travel over Kafka (rather than
+// arriving over HTTP, from curl or from Knative).
+func (a *App) consumesKafka() bool { return a.kafka != nil && a.Config.KafkaConsume }
 
 func kafkaOptions(cfg config.Config) kafka.Options {
 	return kafka.Options{
@@ -268,7 +275,7 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 // in-process, to the function for its type and on along the chain of
 // replies, returning the first reply no function here takes.
 func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	if a.kafka != nil {
+	if a.consumesKafka() {
 		return a.kafka.Publish(ctx, e)
 	}
 	return a.local.Dispatch(ctx, e)

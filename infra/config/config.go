@@ -26,6 +26,10 @@ type Config struct {
 	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
 	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
 	KafkaGroupPrefix string `envconfig:"KAFKA_GROUP_PREFIX" default:"cupcake-factory"`
+	// KafkaConsume false is for functions Knative delivers events to over
+	// HTTP (KafkaSource, Trigger): nothing is consumed, replies are returned
+	// to the caller, and Kafka carries only the status-changed notifications.
+	KafkaConsume bool `envconfig:"KAFKA_CONSUME" default:"true"`
 	// KafkaContentMode is how produced CloudEvents are encoded: binary
 	// (attributes in ce_ headers) or structured (the whole event as JSON).
 	KafkaContentMode string `envconfig:"KAFKA_CONTENT_MODE" default:"binary"`

@@ -454,7 +454,8 @@ func (s *set) checkProbes(t *testing.T, svc *servingv1.Service) {
 }
 
 // checkFunctionService: the kn func image with FUNCTIONS=<fn>, MongoDB, and
-// no KAFKA_BROKERS (the reply goes back to the caller).
+// KAFKA_CONSUME=false (events come over HTTP, the reply goes back to the
+// caller; Kafka carries only its notifications).
 func (s *set) checkFunctionService(t *testing.T, fn string) {
 	t.Helper()
 	svc := s.services[fn]
@@ -469,8 +470,11 @@ func (s *set) checkFunctionService(t *testing.T, fn string) {
 	if env["FUNCTIONS"] != fn {
 		t.Errorf("Service %s: FUNCTIONS=%q, want %q", fn, env["FUNCTIONS"], fn)
 	}
-	if v, set := env["KAFKA_BROKERS"]; set {
-		t.Errorf("Service %s: KAFKA_BROKERS=%q must be unset in Knative", fn, v)
+	if env["KAFKA_CONSUME"] != "false" {
+		t.Errorf("Service %s: KAFKA_CONSUME=%q; Knative delivers its events, it must not consume them itself", fn, env["KAFKA_CONSUME"])
+	}
+	if env["KAFKA_BROKERS"] != bootstrap {
+		t.Errorf("Service %s: KAFKA_BROKERS=%q, want %q (for its notifications)", fn, env["KAFKA_BROKERS"], bootstrap)
 	}
 	if !strings.HasPrefix(env["MONGODB_URI"], "mongodb") {
 		t.Errorf("Service %s: MONGODB_URI=%q", fn, env["MONGODB_URI"])

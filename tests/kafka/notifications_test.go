@@ -22,9 +22,53 @@ func TestAnAPIOnlyProcessStreamsNotificationsMadeByTheFunctionProcesses(t *testi
 	startApp(t, addr, nil) // the six functions
 	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
 
+	seen := watch(t, api.URL, addr, 2, func() {
+		r := e2e.PostBinary(t, api, "n-1", "com.cupcakes.order.created", "o-n1", e2e.OrderData("o-n1", "alice", "vanilla", "M", 6))
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("POST / on the API = %d %s", r.Status, r.Body)
+		}
+	})
+	for _, w := range []string{"InformNewOrderToMix", "InformNewOrderToBake", "InformNewOrderToDecorate", "InformNewOrderToPackage"} {
+		if !seen[w] {
+			t.Errorf("no %s on the API's stream (saw %v)", w, seen)
+		}
+	}
+}
+
+// TestAKnativeStyleFunctionAnswersOverHTTPAndTellsTheAPIOverKafka runs the
+// functions as on Knative (KAFKA_CONSUME=false: the event comes over HTTP,
+// the reply goes back in the response) and the API/UI in another process:
+// the steps the functions record still reach the API's browsers, through
+// status-changed notifications on orderupdates.
+func TestAKnativeStyleFunctionAnswersOverHTTPAndTellsTheAPIOverKafka(t *testing.T) {
+	addr := broker.Start(t, 2)
+	fn := startApp(t, addr, map[string]string{"KAFKA_CONSUME": "false"})
+	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
+	seen := watch(t, api.URL, addr, 1, func() {
+		r := e2e.PostBinary(t, fn, "kn-1", "com.cupcakes.order.created", "o-kn1", e2e.OrderData("o-kn1", "alice", "lemon", "S", 2))
+		if r.Status != http.StatusOK || r.Header.Get("ce-type") != "com.cupcakes.order.shipped" {
+			t.Fatalf("POST / on the function = %d %q %s, want 200 with the reply", r.Status, r.Header.Get("ce-type"), r.Body)
+		}
+	})
+	if !seen["InformNewOrderToMix"] || !seen["InformNewOrderToPackage"] {
+		t.Errorf("the API's stream missed the kitchen steps: %v", seen)
+	}
+	// Nothing went through the work topics: the function was not consuming.
+	if recs := broker.ReadAll(t, addr, "orderrequests", 0, time.Second); len(recs) != 0 {
+		t.Errorf("%d records on orderrequests, want none", len(recs))
+	}
+}
+
+// watch opens the notification stream of the API at url, waits until the
+// notifications consumers have joined, runs act, and reads
+// the stream until an OrderStatusChanged to shipped. groups is how many
+// processes consume notifications (each has a group of its own). It returns the event
+// names seen.
+func watch(t *testing.T, url, addr string, groups int, act func()) map[string]bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/api/v1/notifications", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/v1/notifications", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -46,13 +90,8 @@ func TestAnAPIOnlyProcessStreamsNotificationsMadeByTheFunctionProcesses(t *testi
 	}()
 	// Each process's notifications consumer starts at the newest offset:
 	// wait until both have joined before the order is placed.
-	waitGroups(t, addr, "cupcake-factory-notifications-", 2)
-
-	r := e2e.PostBinary(t, api, "n-1", "com.cupcakes.order.created", "o-n1", e2e.OrderData("o-n1", "alice", "vanilla", "M", 6))
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("POST / on the API = %d %s", r.Status, r.Body)
-	}
-	want := []string{"InformNewOrderToMix", "InformNewOrderToBake", "InformNewOrderToDecorate", "InformNewOrderToPackage"}
+	waitGroups(t, addr, "cupcake-factory-notifications-", groups)
+	act()
 	var event string
 	seen := map[string]bool{}
 	for !seen["shipped"] {
@@ -69,9 +108,5 @@ func TestAnAPIOnlyProcessStreamsNotificationsMadeByTheFunctionProcesses(t *testi
 			t.Fatalf("stream ended before shipped; saw %v", seen)
 		}
 	}
-	for _, w := range want {
-		if !seen[w] {
-			t.Errorf("no %s on the API's stream (saw %v)", w, seen)
-		}
-	}
+	return seen
 }
