@@ -110,47 +110,45 @@ func CheckSubject(e cloudevents.Event, orderID string) error {
 	return p.err()
 }
 
-// validator is a payload that can check itself.
-type validator interface{ Validate() error }
-
-// DecodeData decodes and validates the data of an event of a type this
-// system handles, returning the payload and the order id it is about.
-func DecodeData(e cloudevents.Event) (any, string, error) {
-	var (
-		v       any
-		orderID string
-		err     error
-	)
-	switch e.Type() {
-	case TypeOrderCreated:
-		var d OrderCreated
-		if err = Decode(e, &d); err == nil {
-			err = d.Validate(true)
-		}
-		v, orderID = d, d.OrderID
-	case TypeCreditValidated:
-		var d CreditValidated
-		err = decodeValid(e, &d)
-		v, orderID = d, d.OrderID
-	case TypeMixed, TypeBaked, TypeDecorated, TypePackaged:
-		var d KitchenStep
-		err = decodeValid(e, &d)
-		v, orderID = d, d.OrderID
-	default:
-		return nil, "", &ValidationError{Problems: []string{fmt.Sprintf("unknown event type %q", e.Type())}}
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	if err := CheckSubject(e, orderID); err != nil {
-		return nil, "", err
-	}
-	return v, orderID, nil
+// Payload is event data that checks itself and names the order it is about.
+type Payload interface {
+	Validate() error
+	Order() string
 }
 
-func decodeValid[T validator](e cloudevents.Event, d T) error {
+// DecodePayload decodes e's data into d, validates it, and refuses an event
+// whose subject or partitionkey names another order.
+func DecodePayload(e cloudevents.Event, d Payload) error {
 	if err := Decode(e, d); err != nil {
 		return err
 	}
-	return d.Validate()
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	return CheckSubject(e, d.Order())
 }
+
+// DecodeData decodes and checks the data of an event of a type this system
+// handles, returning the payload and the order id it is about.
+func DecodeData(e cloudevents.Event) (Payload, string, error) {
+	var d Payload
+	switch e.Type() {
+	case TypeOrderCreated:
+		d = &orderInEvent{}
+	case TypeCreditValidated:
+		d = &CreditValidated{}
+	case TypeMixed, TypeBaked, TypeDecorated, TypePackaged:
+		d = &KitchenStep{}
+	default:
+		return nil, "", &ValidationError{Problems: []string{fmt.Sprintf("unknown event type %q", e.Type())}}
+	}
+	if err := DecodePayload(e, d); err != nil {
+		return nil, "", err
+	}
+	return d, d.Order(), nil
+}
+
+// orderInEvent is an order as it travels in an event: its id is required.
+type orderInEvent struct{ OrderCreated }
+
+func (o *orderInEvent) Validate() error { return o.OrderCreated.Validate(true) }

@@ -192,6 +192,15 @@ func Amount(items []Item) int64 {
 	return total
 }
 
+// Order returns the order id.
+func (o OrderCreated) Order() string { return o.OrderID }
+
+// Order returns the order id.
+func (c CreditValidated) Order() string { return c.OrderID }
+
+// Order returns the order id.
+func (k KitchenStep) Order() string { return k.OrderID }
+
 // Validate checks a credit-validated payload.
 func (c CreditValidated) Validate() error {
 	var p problems

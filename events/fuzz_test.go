@@ -29,8 +29,8 @@ func FuzzDecodeData(f *testing.F) {
 		if !ValidID(orderID) {
 			t.Fatalf("accepted an invalid order id %q", orderID)
 		}
-		if o, ok := v.(OrderCreated); ok {
-			if err := o.Validate(true); err != nil {
+		if o, ok := v.(*orderInEvent); ok {
+			if err := o.OrderCreated.Validate(true); err != nil {
 				t.Fatalf("accepted an invalid order: %v", err)
 			}
 			if a := Amount(o.Items); a <= 0 || a > MaxItems*MaxQuantity*300 {

@@ -47,13 +47,7 @@ func New(s Store, n Notifier, auto bool) *Function {
 // cancelled one, and nothing otherwise.
 func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	var d events.CreditValidated
-	if err := events.Decode(e, &d); err != nil {
-		return nil, err
-	}
-	if err := d.Validate(); err != nil {
-		return nil, err
-	}
-	if err := events.CheckSubject(e, d.OrderID); err != nil {
+	if err := events.DecodePayload(e, &d); err != nil {
 		return nil, err
 	}
 

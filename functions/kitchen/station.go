@@ -59,13 +59,7 @@ func (s *Station) Source() string { return events.Source + "/" + s.step.Function
 // state is refused.
 func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	var d events.KitchenStep
-	if err := events.Decode(e, &d); err != nil {
-		return nil, err
-	}
-	if err := d.Validate(); err != nil {
-		return nil, err
-	}
-	if err := events.CheckSubject(e, d.OrderID); err != nil {
+	if err := events.DecodePayload(e, &d); err != nil {
 		return nil, err
 	}
 
