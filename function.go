@@ -263,22 +263,49 @@ func (a *App) CreateCustomer(ctx context.Context, in domain.NewCustomer) (domain
 }
 
 // Ingest takes an event from outside (HTTP): it is checked completely
-// before anything is written, then published.
+// before anything is written, given the order id as subject and
+// partitionkey if it came without (the record key over Kafka), and
+// published. Notification types (shipped, cancelled, failed,
+// status-changed) are taken where there is a Kafka to forward them to: on
+// Knative a function's reply may reach the API service to be routed by type.
 func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	if _, _, err := events.DecodeData(e); err != nil {
-		return nil, err
+	var orderID string
+	if events.IsNotification(e.Type()) {
+		if !a.consumesKafka() {
+			return nil, domain.Errorf(domain.KindInvalid,
+				"event type %q is a notification; only a process publishing to Kafka forwards it", e.Type())
+		}
+		var u events.OrderUpdate
+		if err := events.DecodePayload(e, &u); err != nil {
+			return nil, err
+		}
+		orderID = u.OrderID
+	} else {
+		_, id, err := events.DecodeData(e)
+		if err != nil {
+			return nil, err
+		}
+		orderID = id
+	}
+	if e.Subject() == "" {
+		e.SetSubject(orderID)
+	}
+	if _, ok := e.Extensions()[events.ExtPartitionKey]; !ok {
+		e.SetExtension(events.ExtPartitionKey, orderID)
 	}
 	return a.Publish(ctx, e)
 }
 
 // Publish sends an event on its way: over Kafka, to the topic of its type;
 // in-process, to the function for its type and on along the chain of
-// replies, returning the first reply no function here takes.
+// replies, returning the first reply no function here takes. An in-process
+// chain runs to its end even if the caller goes away: stopping half-way
+// would leave the order stranded, with nothing to resume it.
 func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	if a.consumesKafka() {
 		return a.kafka.Publish(ctx, e)
 	}
-	return a.local.Dispatch(ctx, e)
+	return a.local.Dispatch(context.WithoutCancel(ctx), e)
 }
 
 // ReportFailure fails an order at a station's report and releases its

@@ -201,6 +201,19 @@ func (c CreditValidated) Order() string { return c.OrderID }
 // Order returns the order id.
 func (k KitchenStep) Order() string { return k.OrderID }
 
+// Order returns the order id.
+func (u OrderUpdate) Order() string { return u.OrderID }
+
+// Validate checks a notification payload.
+func (u OrderUpdate) Validate() error {
+	var p problems
+	checkID(&p, "orderId", u.OrderID)
+	if !ValidStatus(u.Status) {
+		p.addf("status must be one of %s, got %q", strings.Join(Statuses, ", "), u.Status)
+	}
+	return p.err()
+}
+
 // Validate checks a credit-validated payload.
 func (c CreditValidated) Validate() error {
 	var p problems

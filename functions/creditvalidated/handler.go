@@ -22,6 +22,7 @@ const Source = events.Source + "/" + events.FuncCreditValidated
 // Store is what credit-validated needs from the store.
 type Store interface {
 	Advance(ctx context.Context, orderID string, t domain.Transition) (domain.Order, error)
+	ReleaseCredit(ctx context.Context, customerID, orderID string) (bool, error)
 }
 
 // Notifier is told about state changes.
@@ -63,6 +64,15 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, fmt.Errorf("%s order %s: %w", to, d.OrderID, err)
 	default:
 		f.notifier.Notify(ctx, domain.Change{Order: o, Previous: events.StatusCreated})
+	}
+
+	if !d.Valid {
+		// A cancelled order holds no credit. Usually it never had any; but
+		// the same order created again (a new event) after the customer got
+		// more credit may have reserved it before this verdict arrived.
+		if _, err := f.store.ReleaseCredit(ctx, o.CustomerID, o.ID); err != nil && domain.KindOf(err) != domain.KindNotFound {
+			return nil, fmt.Errorf("release credit of cancelled order %s: %w", o.ID, err)
+		}
 	}
 
 	var reply cloudevents.Event

@@ -43,6 +43,14 @@ func TestHandleApprovesOrCancels(t *testing.T) {
 			if n := fntest.Drain(sub); len(n) == 0 {
 				t.Error("no notification")
 			}
+			// The order held 1200 cents; a cancelled order holds none.
+			want := int64(10000 - 1200)
+			if tt.wantStatus == events.StatusCancelled {
+				want = 10000
+			}
+			if c, _ := s.Customer(context.Background(), "alice"); c.Available != want {
+				t.Errorf("alice has %d available, want %d", c.Available, want)
+			}
 		})
 	}
 }

@@ -353,3 +353,29 @@ func TestAProcessStoppedMidStreamLeavesEveryOrderFinalWithCreditReservedOnce(t *
 		})
 	}
 }
+
+func TestEventsFromHTTPAreKeyedByOrderAndNotificationsAreForwarded(t *testing.T) {
+	addr := broker.Start(t, 3)
+	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
+	// No subject, no partitionkey: the order id still becomes the key.
+	r := e2e.PostBinary(t, api, "nk-1", "com.cupcakes.order.created", "", e2e.OrderData("o-nokey", "alice", "vanilla", "S", 1))
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST / = %d %s", r.Status, r.Body)
+	}
+	// A function's reply routed through the API on Knative (source flavour).
+	r = e2e.PostBinary(t, api, "nk-2", "com.cupcakes.order.cancelled", "o-nokey", `{"orderId":"o-nokey","status":"cancelled","reason":"insufficient-credit"}`)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST / cancelled = %d %s", r.Status, r.Body)
+	}
+	if r := e2e.PostBinary(t, api, "nk-3", "com.cupcakes.order.shipped", "o-x", `{"orderId":"o-x","status":"eaten"}`); r.Status != http.StatusBadRequest {
+		t.Errorf("bad notification = %d, want 400", r.Status)
+	}
+	reqs := broker.ReadAll(t, addr, "orderrequests", 1, 5*time.Second)
+	if len(reqs) != 1 || string(reqs[0].Key) != "o-nokey" || broker.Header(reqs[0], "ce_partitionkey") != "o-nokey" {
+		t.Fatalf("orderrequests %v", reqs)
+	}
+	upd := broker.ReadAll(t, addr, "orderupdates", 1, 5*time.Second)
+	if len(upd) != 1 || broker.Header(upd[0], "ce_type") != "com.cupcakes.order.cancelled" || string(upd[0].Key) != "o-nokey" {
+		t.Fatalf("orderupdates %v", upd)
+	}
+}
