@@ -85,7 +85,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	reply, err := app.Ingest(ctx, e)
 	if err != nil {
-		return nil, cehttp.NewResult(httpapi.StatusOf(err), "%s", err.Error())
+		return nil, cehttp.NewResult(httpapi.EventStatusOf(err), "%s", err.Error())
 	}
 	return reply, nil
 }

@@ -15,7 +15,8 @@ import (
 
 // postEvent takes a CloudEvent in binary or structured mode. The reply, if
 // any (the first event no function here handles), comes back in binary mode
-// with 200; without one the answer is 202.
+// with 200; without one the answer is 202. A refusal is 400 (malformed) or
+// 422 (does not fit the order), never retried by Knative.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -29,6 +30,10 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	reply, err := s.app.Ingest(r.Context(), *e)
 	if err != nil {
+		if st := EventStatusOf(err); st < http.StatusInternalServerError {
+			writeError(w, st, err.Error())
+			return nil
+		}
 		return err
 	}
 	if reply == nil {

@@ -170,6 +170,20 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// EventStatusOf maps the error of handling a CloudEvent to the status that
+// reports it. An event refused for good because it does not fit (an unknown
+// order, a step the order's state does not allow) is 422, not 404 or 409:
+// Knative's delivery retries 404 and 409, and retrying a refusal only holds
+// up the partition behind it before it ends in the dead letters anyway.
+func EventStatusOf(err error) int {
+	switch st := StatusOf(err); st {
+	case http.StatusNotFound, http.StatusConflict:
+		return http.StatusUnprocessableEntity
+	default:
+		return st
+	}
+}
+
 type unsupportedMedia struct{ got string }
 
 func (e *unsupportedMedia) Error() string {

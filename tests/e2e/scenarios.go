@@ -165,14 +165,14 @@ func duplicates(t *testing.T, p *runner.Process) {
 	})
 	t.Run("an order id reused for other items is refused", func(t *testing.T) {
 		r := PostBinary(t, p, "ev-d1-other", "com.cupcakes.order.created", "o-d1", OrderData("o-d1", "alice", "lemon", "S", 1))
-		if r.Status != http.StatusConflict {
-			t.Errorf("= %d %s, want 409", r.Status, r.Body)
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("= %d %s, want 422", r.Status, r.Body)
 		}
 	})
 	t.Run("an event that does not fit the state is refused and changes nothing", func(t *testing.T) {
 		r := PostBinary(t, p, "ev-pack-d1", "com.cupcakes.order.packaged", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
-		if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), `"error"`) {
-			t.Errorf("= %d %s, want 409 with an error", r.Status, r.Body)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "it cannot become packaged") {
+			t.Errorf("= %d %s, want 422 saying why", r.Status, r.Body)
 		}
 		if got := GetOrder(t, p, "o-d1").Statuses(); got != "created,approved,mixed" {
 			t.Errorf("history %s", got)
@@ -210,6 +210,7 @@ func badInput(t *testing.T, p *runner.Process) {
 		{"REST order no items", "POST", "/api/v1/order", js, `{"customerId":"alice","items":[]}`, 400},
 		{"REST order oversized", "POST", "/api/v1/order", js, `{"customerId":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
 		{"station step unknown order", "POST", "/api/v1/order/mix", js, `{"orderId":"o-none","by":"x"}`, 404},
+		{"event for an unknown order", "POST", "/", ce("com.cupcakes.order.baked"), `{"orderId":"o-none","by":"x"}`, 422},
 		{"station step without by", "POST", "/api/v1/order/bake", js, `{"orderId":"o-bad"}`, 400},
 		{"reporterror without reason", "POST", "/api/v1/order/reporterror", js, `{"orderId":"o-bad","by":"x"}`, 400},
 		{"order id with an operator", "GET", "/api/v1/order/$where", nil, "", 400},
