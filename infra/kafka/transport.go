@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/google/uuid"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 )
@@ -30,15 +29,18 @@ type Options struct {
 	Retry       Retry
 }
 
-// Transport is events over Kafka: one producer, one consumer per function,
-// and one notifications consumer for the process's live updates.
+// Transport is events over Kafka: one producer, one consumer group per
+// function, and one reader of the updates topic for the process's live
+// notifications.
 type Transport struct {
 	opts      Options
 	producer  *Producer
 	log       *slog.Logger
 	consumers []*Consumer
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// notifications feeds this process's hub; nil if not asked for.
+	notifications *notificationsReader
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // NewTransport connects the producer; Start starts consuming.
@@ -63,8 +65,8 @@ func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) (*cloudeve
 	return nil, nil
 }
 
-// Start joins a consumer group per binding, each feeding handle, and one
-// group of its own on the updates topic feeding notify.
+// Start joins a consumer group per binding, each feeding handle, and reads
+// the updates topic from now on into notify.
 func (t *Transport) Start(bindings []Binding, handle Handler, notify func(context.Context, domain.Change)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
@@ -80,15 +82,12 @@ func (t *Transport) Start(bindings []Binding, handle Handler, notify func(contex
 		t.run(ctx, c)
 	}
 	if notify != nil {
-		c, err := NewConsumer(ConsumerConfig{
-			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-notifications-" + uuid.NewString()[:8],
-			Topic: t.opts.Updates, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry, FromNewest: true,
-		}, notifications(notify), t.producer, t.log)
+		r, err := startNotifications(t.opts.Brokers, t.opts.GroupPrefix+"-notifications", t.opts.Updates, notify, t.log)
 		if err != nil {
 			_ = t.Close(context.Background())
 			return err
 		}
-		t.run(ctx, c)
+		t.notifications = r
 	}
 	return nil
 }
@@ -100,18 +99,6 @@ func (t *Transport) run(ctx context.Context, c *Consumer) {
 		defer t.wg.Done()
 		c.Run(ctx)
 	}()
-}
-
-// notifications turns status-changed events into notifications; the other
-// events on the updates topic (shipped, cancelled, failed) are for other
-// consumers.
-func notifications(notify func(context.Context, domain.Change)) Handler {
-	return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-		if c, ok := ChangeOf(e); ok {
-			notify(ctx, c)
-		}
-		return nil, nil
-	}
 }
 
 // Close stops consuming, lets each consumer finish the event in hand,
@@ -130,6 +117,9 @@ func (t *Transport) Close(ctx context.Context) error {
 	var errs []error
 	for _, c := range t.consumers {
 		errs = append(errs, c.Close())
+	}
+	if t.notifications != nil {
+		errs = append(errs, t.notifications.close())
 	}
 	errs = append(errs, t.producer.Close())
 	return errors.Join(errs...)

@@ -238,41 +238,6 @@ func TestTwoInstancesInOneConsumerGroupShareTheWork(t *testing.T) {
 	t.Logf("shares: %v", shares)
 }
 
-// waitGroups waits until n groups whose names start with prefix exist, each
-// with one stable member.
-func waitGroups(t *testing.T, addr, prefix string, n int) {
-	t.Helper()
-	admin, err := sarama.NewClusterAdmin([]string{addr}, broker.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		groups, _ := admin.ListConsumerGroups()
-		var names []string
-		for g := range groups {
-			if strings.HasPrefix(g, prefix) {
-				names = append(names, g)
-			}
-		}
-		if len(names) == n {
-			described, err := admin.DescribeConsumerGroups(names)
-			stable := 0
-			for _, d := range described {
-				if d.State == "Stable" && len(d.Members) == 1 {
-					stable++
-				}
-			}
-			if err == nil && stable == n {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not %d stable groups %s*: %v", n, prefix, names)
-		}
-	}
-}
-
 // waitMembers waits until group has members members.
 func waitMembers(t *testing.T, addr, group string, members int) {
 	t.Helper()
