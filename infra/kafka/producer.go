@@ -27,8 +27,9 @@ const (
 )
 
 // SaramaConfig is the client configuration shared by producers and
-// consumers: acknowledged by all in-sync replicas, keyed by order id,
-// consumer offsets committed in the background and on close.
+// consumers: records acknowledged by all in-sync replicas and partitioned by
+// order id as the Java client would; consumer offsets committed in the
+// background and on close.
 func SaramaConfig(clientID string) *sarama.Config {
 	c := sarama.NewConfig()
 	c.ClientID = clientID
@@ -38,7 +39,7 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
 	c.Producer.Retry.Max = 5
-	c.Producer.Partitioner = sarama.NewHashPartitioner
+	c.Producer.Partitioner = NewKafkaPartitioner
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
