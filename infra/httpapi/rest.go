@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -120,7 +121,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status != "" && !events.ValidStatus(status) {
-		return &events.ValidationError{Problems: []string{"status must be one of " + joinStatuses()}}
+		return &events.ValidationError{Problems: []string{"status must be one of " + strings.Join(events.Statuses, ", ")}}
 	}
 	limit := MaxList
 	if l := q.Get("limit"); l != "" {
@@ -139,17 +140,6 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "count": len(orders)})
 	return nil
-}
-
-func joinStatuses() string {
-	out := ""
-	for i, st := range events.Statuses {
-		if i > 0 {
-			out += ", "
-		}
-		out += st
-	}
-	return out
 }
 
 // station returns the handler of a station's report: it becomes the

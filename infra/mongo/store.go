@@ -230,15 +230,21 @@ func (s *Store) CreateCustomer(ctx context.Context, c domain.Customer) (domain.C
 
 // Customer returns a customer.
 func (s *Store) Customer(ctx context.Context, id string) (domain.Customer, error) {
-	var c domain.Customer
-	err := s.customers.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&c)
+	return findByID[domain.Customer](ctx, s.customers, id, "customer")
+}
+
+// findByID reads the document with _id id from coll; a missing one is a
+// not-found error naming what it is.
+func findByID[T any](ctx context.Context, coll *mongo.Collection, id, what string) (T, error) {
+	var v T
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&v)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		return c, domain.Errorf(domain.KindNotFound, "customer %s not found", id)
+		return v, domain.Errorf(domain.KindNotFound, "%s %s not found", what, id)
 	case err != nil:
-		return c, fmt.Errorf("mongodb: find customer %s: %w", id, err)
+		return v, fmt.Errorf("mongodb: find %s %s: %w", what, id, err)
 	}
-	return c, nil
+	return v, nil
 }
 
 // SetCreditLimit changes a customer's credit limit, keeping its
@@ -390,15 +396,7 @@ func (s *Store) CreateOrder(ctx context.Context, o domain.Order) (domain.Order, 
 
 // Order returns an order.
 func (s *Store) Order(ctx context.Context, id string) (domain.Order, error) {
-	var o domain.Order
-	err := s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&o)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-		return o, domain.Errorf(domain.KindNotFound, "order %s not found", id)
-	case err != nil:
-		return o, fmt.Errorf("mongodb: find order %s: %w", id, err)
-	}
-	return o, nil
+	return findByID[domain.Order](ctx, s.orders, id, "order")
 }
 
 // Orders lists orders in a state (all for ""), oldest first, at most limit
