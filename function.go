@@ -32,6 +32,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/config"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
 	"github.com/cupcake-factory/cupcake-factory/infra/kafka"
+	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
@@ -125,6 +126,9 @@ type App struct {
 	Store  domain.Store
 	Hub    *notify.Hub
 	Router *dispatch.Router
+	// Metrics counts events by type and outcome (and, in the runner, HTTP
+	// requests); served on /metrics.
+	Metrics *metrics.Counters
 	// notifier is what functions tell of state changes: the hub directly
 	// in-process; over Kafka, the updates topic (and from there every
 	// process's hub).
@@ -142,7 +146,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter()}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	a.Metrics.Describe(dispatch.EventsTotal, "CloudEvents handled by the functions, by type and outcome (handled, refused, failed).")
 	a.local = dispatch.Local{Router: a.Router}
 	a.notifier = a.Hub
 	if len(cfg.KafkaBrokers) > 0 {
@@ -233,7 +238,7 @@ func (a *App) register() {
 		for _, b := range events.Bindings {
 			if b.Function == name {
 				a.Router.Register(b.Type, name, handlers[name],
-					dispatch.Recover(a.Log), dispatch.Log(a.Log), dispatch.Dedupe(a.Store))
+					dispatch.Recover(a.Log), dispatch.Log(a.Log), dispatch.Count(a.Metrics), dispatch.Dedupe(a.Store))
 			}
 		}
 	}

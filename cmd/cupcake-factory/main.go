@@ -18,7 +18,6 @@ import (
 
 	function "github.com/cupcake-factory/cupcake-factory"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
-	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 )
 
 func main() {
@@ -44,7 +43,7 @@ func run(ctx context.Context) error {
 		}
 	}()
 
-	api := httpapi.New(app, app.Store, app.Hub, metrics.New(), app.Log)
+	api := httpapi.New(app, app.Store, app.Hub, app.Metrics, app.Log)
 	api.KitchenMode = app.Config.KitchenMode
 	srv := &http.Server{
 		Handler:           api,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 	"github.com/cupcake-factory/cupcake-factory/functions/internal/fntest"
+	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -147,5 +149,34 @@ func TestRecoverTurnsAPanicIntoAnInternalError(t *testing.T) {
 	_, err := r.Handle(context.Background(), ev(t, events.TypeMixed))
 	if err == nil || domain.KindOf(err) != domain.KindInternal {
 		t.Fatalf("err = %v, want internal", err)
+	}
+}
+
+func TestCountCountsEachEventByTypeAndOutcome(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"handled", nil, `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="handled"} 1`},
+		{"refused", domain.Errorf(domain.KindConflict, "order o-1 is shipped"), `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="refused"} 1`},
+		{"failed", errors.New("store down"), `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="failed"} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := metrics.New()
+			r := dispatch.NewRouter()
+			r.Register(events.TypeMixed, "mixed", func(context.Context, cloudevents.Event) (*cloudevents.Event, error) {
+				return nil, tt.err
+			}, dispatch.Count(c))
+			_, _ = r.Handle(context.Background(), ev(t, events.TypeMixed))
+			var out strings.Builder
+			if _, err := c.WriteTo(&out); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("metrics:\n%s\nwant a line %s", out.String(), tt.want)
+			}
+		})
 	}
 }

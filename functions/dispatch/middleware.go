@@ -52,6 +52,34 @@ func Log(log *slog.Logger) Middleware {
 	}
 }
 
+// Counter counts, with labels given as key, value pairs.
+type Counter interface {
+	Add(name string, v float64, labels ...string)
+}
+
+// EventsTotal is the counter Count adds to.
+const EventsTotal = "cupcakes_events_total"
+
+// Count counts each event by type and outcome: handled, refused (a
+// permanent error: invalid, not found, does not fit the state) or failed.
+func Count(c Counter) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+			reply, err := next(ctx, e)
+			outcome := "handled"
+			switch {
+			case err == nil:
+			case domain.Permanent(err):
+				outcome = "refused"
+			default:
+				outcome = "failed"
+			}
+			c.Add(EventsTotal, 1, "type", e.Type(), "outcome", outcome)
+			return reply, err
+		}
+	}
+}
+
 // ProcessedStore remembers which events were handled and what they replied.
 type ProcessedStore interface {
 	ProcessedReply(ctx context.Context, key string) ([]byte, bool, error)

@@ -70,6 +70,18 @@ func autoKitchen(t *testing.T, p *runner.Process) {
 			t.Errorf("alice has %d available", c.AvailableCredit)
 		}
 	})
+	t.Run("metrics count the events each function handled and refused", func(t *testing.T) {
+		m := string(p.Get(t, "/metrics").Body)
+		for _, want := range []string{
+			`cupcakes_events_total{type="com.cupcakes.order.created",outcome="handled"} 5`,
+			`cupcakes_events_total{type="com.cupcakes.order.packaged",outcome="handled"} 3`,
+			`cupcakes_http_requests_total{route="POST /{$}",code="200"} 4`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %s:\n%s", want, m)
+			}
+		}
+	})
 	t.Run("data survives a restart", func(t *testing.T) {
 		p.Restart()
 		if o := GetOrder(t, p, "o-bin"); o.Status != "shipped" {
