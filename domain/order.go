@@ -2,71 +2,20 @@ package domain
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+
 	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
-// Customer is a customer with a credit line. Available is the credit left
-// after the reservations of its orders. Reservations remember which orders
-// hold credit, so reserving for the same order twice reserves once.
-type Customer struct {
-	ID           string        `json:"customerId" bson:"_id"`
-	Name         string        `json:"name" bson:"name"`
-	CreditLimit  int64         `json:"creditLimit" bson:"creditLimit"`
-	Available    int64         `json:"availableCredit" bson:"availableCredit"`
-	Reservations []Reservation `json:"-" bson:"reservations"`
-	CreatedAt    time.Time     `json:"createdAt" bson:"createdAt"`
-	UpdatedAt    time.Time     `json:"updatedAt" bson:"updatedAt"`
-}
-
-// Reservation is the credit an order holds.
-type Reservation struct {
-	OrderID string `json:"orderId" bson:"orderId"`
-	Amount  int64  `json:"amount" bson:"amount"`
-}
-
-// NewCustomer is the input of customer creation.
-type NewCustomer struct {
-	ID          string `json:"customerId"`
-	Name        string `json:"name"`
-	CreditLimit int64  `json:"creditLimit"`
-}
-
-// MaxCreditLimit bounds a credit limit (one hundred million, in cents).
-const MaxCreditLimit = 10_000_000_000
-
-// Validate checks the input of customer creation.
-func (c NewCustomer) Validate() error {
-	var p []string
-	if !events.ValidID(c.ID) {
-		p = append(p, "customerId is required: letters, digits, '-' or '_', at most 64 characters")
-	}
-	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
-		p = append(p, "name is required, at most 200 characters")
-	}
-	if err := ValidateCreditLimit(c.CreditLimit); err != nil {
-		p = append(p, err.Error())
-	}
-	if len(p) > 0 {
-		return &events.ValidationError{Problems: p}
-	}
-	return nil
-}
-
-// ValidateCreditLimit checks a credit limit in cents.
-func ValidateCreditLimit(limit int64) error {
-	if limit < 0 || limit > MaxCreditLimit {
-		return &events.ValidationError{Problems: []string{
-			fmt.Sprintf("creditLimit must be 0..%d cents, got %d", int64(MaxCreditLimit), limit)}}
-	}
-	return nil
-}
-
-// Order is an order and the history of what happened to it.
+// Order is an order, the history of what happened to it, and its outbox:
+// the messages its changes emitted that are not delivered yet. A store keeps
+// an order and its outbox in one atomic write, so a state change and what it
+// tells the world are never stored one without the other.
 type Order struct {
 	ID         string        `json:"orderId" bson:"_id"`
 	CustomerID string        `json:"customerId" bson:"customerId"`
@@ -74,9 +23,16 @@ type Order struct {
 	Amount     int64         `json:"amount" bson:"amount"`
 	Status     string        `json:"status" bson:"status"`
 	Reason     string        `json:"reason,omitempty" bson:"reason,omitempty"`
-	CreatedAt  time.Time     `json:"createdAt" bson:"createdAt"`
-	UpdatedAt  time.Time     `json:"updatedAt" bson:"updatedAt"`
-	History    []Step        `json:"history" bson:"history"`
+	// Reserved is the credit the order holds on its customer, in cents: its
+	// amount once order-created reserved it; 0 if credit was refused, and
+	// again once it was given back (cancelled, failed).
+	Reserved int64 `json:"reserved" bson:"reserved"`
+	// Refused is why order-created refused credit ("" if it reserved it).
+	Refused   string    `json:"creditRefused,omitempty" bson:"refused,omitempty"`
+	CreatedAt time.Time `json:"createdAt" bson:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt" bson:"updatedAt"`
+	History   []Step    `json:"history" bson:"history"`
+	Outbox    []Message `json:"-" bson:"outbox"`
 }
 
 // Step is one entry of an order's history. Event is the key (source and id)
@@ -89,19 +45,31 @@ type Step struct {
 	At     time.Time `json:"at" bson:"at"`
 }
 
-// NewOrder makes the record of a freshly created order.
-func NewOrder(d events.OrderCreated, eventKey string, now time.Time) Order {
+// Message is an outbox entry: an event to deliver (structured JSON), or, if
+// Release is set, the saga step that gives the order's credit back to its
+// customer (a write to another aggregate, done by the relay).
+type Message struct {
+	ID      string    `json:"id" bson:"id"`
+	Event   string    `json:"event,omitempty" bson:"event,omitempty"`
+	Release int64     `json:"release,omitempty" bson:"release,omitempty"`
+	At      time.Time `json:"at" bson:"at"`
+}
+
+// NewOrder makes the record of a new order with the credit decision about
+// it: reserved (refused == "") or refused with the reason. It emits the
+// created notification.
+func NewOrder(d events.OrderCreated, eventKey, refused string, now time.Time) Order {
 	now = now.UTC().Truncate(time.Millisecond)
-	return Order{
-		ID:         d.OrderID,
-		CustomerID: d.CustomerID,
-		Items:      d.Items,
-		Amount:     events.Amount(d.Items),
-		Status:     events.StatusCreated,
-		CreatedAt:  now,
-		UpdatedAt:  now,
-		History:    []Step{{Status: events.StatusCreated, By: d.CustomerID, Event: eventKey, At: now}},
+	o := Order{
+		ID: d.OrderID, CustomerID: d.CustomerID, Items: d.Items, Amount: events.Amount(d.Items),
+		Status: events.StatusCreated, Refused: refused, CreatedAt: now, UpdatedAt: now,
+		History: []Step{{Status: events.StatusCreated, By: d.CustomerID, Event: eventKey, At: now}},
 	}
+	if refused == "" {
+		o.Reserved = o.Amount
+	}
+	o.notify("")
+	return o
 }
 
 // SameContent reports whether two records describe the same order, so that
@@ -117,22 +85,27 @@ type Transition struct {
 	Step Step
 }
 
-// kitchenStates are the states a station can report a failure in.
-var kitchenStates = []string{
-	events.StatusApproved, events.StatusMixed, events.StatusBaked,
-	events.StatusDecorated, events.StatusPackaged,
-}
+// previous maps each forward state to the state it follows; the kitchen's
+// part comes from the pipeline.
+var previous = func() map[string]string {
+	m := map[string]string{events.StatusApproved: events.StatusCreated, events.StatusCancelled: events.StatusCreated}
+	prev := events.StatusApproved
+	for _, s := range events.Kitchen() {
+		m[s.Records] = prev
+		prev = s.Records
+	}
+	m[events.StatusShipped] = prev
+	return m
+}()
 
-// previous maps each forward state to the state it follows.
-var previous = map[string]string{
-	events.StatusApproved:  events.StatusCreated,
-	events.StatusCancelled: events.StatusCreated,
-	events.StatusMixed:     events.StatusApproved,
-	events.StatusBaked:     events.StatusMixed,
-	events.StatusDecorated: events.StatusBaked,
-	events.StatusPackaged:  events.StatusDecorated,
-	events.StatusShipped:   events.StatusPackaged,
-}
+// kitchenStates are the states a station can report a failure in.
+var kitchenStates = func() []string {
+	out := []string{events.StatusApproved}
+	for _, s := range events.Kitchen() {
+		out = append(out, s.Records)
+	}
+	return out
+}()
 
 // To returns the transition into status, caused by the event with key
 // eventKey, done by by, with an optional reason.
@@ -141,39 +114,34 @@ func To(status, by, reason, eventKey string, now time.Time) Transition {
 	if status == events.StatusFailed {
 		from = kitchenStates
 	}
-	return Transition{
-		From: from,
-		To:   status,
-		Step: Step{Status: status, By: by, Reason: reason, Event: eventKey, At: now.UTC().Truncate(time.Millisecond)},
-	}
+	return Transition{From: from, To: status,
+		Step: Step{Status: status, By: by, Reason: reason, Event: eventKey, At: now.UTC().Truncate(time.Millisecond)}}
 }
 
 // ErrDuplicate marks a transition already applied by the same event.
 var ErrDuplicate = errors.New("event already applied")
 
-// Apply performs t on o. It returns ErrDuplicate if the same event already
-// caused a step, and a conflict error if the order is not in a state t
-// starts from; in both cases o is unchanged.
+// Apply performs t on o and emits the status-changed notification. It
+// returns ErrDuplicate if the same event already caused a step, and a
+// conflict error if the order is not in a state t starts from; in both cases
+// o is unchanged.
 func (o *Order) Apply(t Transition) error {
 	if t.Step.Event != "" && o.HasEvent(t.Step.Event) {
 		return ErrDuplicate
 	}
 	if !slices.Contains(t.From, o.Status) {
-		return WrongState(o.ID, o.Status, t)
+		return Errorf(KindConflict, "order %s is %s; it cannot become %s (only from %s)",
+			o.ID, o.Status, t.To, strings.Join(t.From, " or "))
 	}
+	was := o.Status
 	o.Status = t.To
 	o.UpdatedAt = t.Step.At
 	if t.Step.Reason != "" {
 		o.Reason = t.Step.Reason
 	}
 	o.History = append(o.History, t.Step)
+	o.notify(was)
 	return nil
-}
-
-// WrongState is the error for a transition that does not fit the order.
-func WrongState(orderID, status string, t Transition) error {
-	return Errorf(KindConflict, "order %s is %s; it cannot become %s (only from %s)",
-		orderID, status, t.To, strings.Join(t.From, " or "))
 }
 
 // HasEvent reports whether the event with key caused a step of o.
@@ -181,57 +149,90 @@ func (o Order) HasEvent(key string) bool {
 	return slices.ContainsFunc(o.History, func(s Step) bool { return s.Event == key })
 }
 
-// Credit errors.
-var (
-	ErrUnknownCustomer    = &Error{Kind: KindNotFound, Message: events.ReasonUnknownCustomer}
-	ErrInsufficientCredit = &Error{Kind: KindConflict, Message: events.ReasonInsufficientCredit}
-)
+// Decide applies a credit verdict: approve or cancel. The money rule: a
+// verdict that approves must name the order's customer and amount, and the
+// order must hold a reservation of exactly its amount; any other approval is
+// refused and changes nothing, whoever sent it. A cancelled order gives back
+// any credit it holds.
+func (o *Order) Decide(v events.CreditValidated, by, eventKey string, now time.Time) error {
+	if o.HasEvent(eventKey) {
+		return ErrDuplicate
+	}
+	if !v.Valid {
+		return o.end(To(events.StatusCancelled, by, v.Reason, eventKey, now))
+	}
+	if v.CustomerID != o.CustomerID || v.Amount != o.Amount || o.Reserved != o.Amount {
+		return Errorf(KindConflict, "order %s cannot be approved: it holds %d cents of customer %s, the verdict names %d cents of %s",
+			o.ID, o.Reserved, o.CustomerID, v.Amount, v.CustomerID)
+	}
+	return o.Apply(To(events.StatusApproved, by, "", eventKey, now))
+}
 
-// Reserve takes amount from c's available credit for orderID. Reserving for
-// an order that already holds credit changes nothing.
-func (c *Customer) Reserve(orderID string, amount int64) error {
-	if c.HasReservation(orderID) {
-		return nil
+// Fail fails the order at a station's report and gives its credit back.
+func (o *Order) Fail(r events.FailureReport, eventKey string, now time.Time) error {
+	return o.end(To(events.StatusFailed, r.By, r.Reason, eventKey, now))
+}
+
+// end applies a transition that ends the order unshipped, and emits the
+// release of its credit if it holds any.
+func (o *Order) end(t Transition) error {
+	if err := o.Apply(t); err != nil {
+		return err
 	}
-	if c.Available < amount {
-		return fmt.Errorf("customer %s has %d cents available, order %s needs %d: %w",
-			c.ID, c.Available, orderID, amount, ErrInsufficientCredit)
+	if o.Reserved > 0 {
+		o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Release: o.Reserved, At: t.Step.At})
+		o.Reserved = 0
 	}
-	c.Available -= amount
-	c.Reservations = append(c.Reservations, Reservation{OrderID: orderID, Amount: amount})
 	return nil
 }
 
-// Release gives back the credit orderID holds; it reports whether there was any.
-func (c *Customer) Release(orderID string) bool {
-	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
-	if i < 0 {
-		return false
+// Emit adds an event to the outbox.
+func (o *Order) Emit(e cloudevents.Event) error {
+	raw, err := e.MarshalJSON()
+	if err != nil {
+		return Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), o.ID, err)
 	}
-	c.Available += c.Reservations[i].Amount
-	c.Reservations = slices.Delete(c.Reservations, i, i+1)
-	return true
-}
-
-// HasReservation reports whether orderID holds credit of c.
-func (c Customer) HasReservation(orderID string) bool {
-	return slices.ContainsFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
-}
-
-// SetCreditLimit changes the limit, keeping the reservations; it refuses a
-// limit below what is already reserved.
-func (c *Customer) SetCreditLimit(limit int64) error {
-	reserved := c.CreditLimit - c.Available
-	if limit < reserved {
-		return Errorf(KindConflict, "customer %s has %d cents reserved; the credit limit cannot go below that", c.ID, reserved)
-	}
-	c.Available = limit - reserved
-	c.CreditLimit = limit
+	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: string(raw), At: time.Now().UTC()})
 	return nil
 }
 
-// Change is a state change of an order, as told to notifiers.
-type Change struct {
-	Order    Order
-	Previous string
+// Delivered removes the outbox messages with the given ids.
+func (o *Order) Delivered(ids ...string) {
+	o.Outbox = slices.DeleteFunc(o.Outbox, func(m Message) bool { return slices.Contains(ids, m.ID) })
+}
+
+// Update is the order as a notification tells it, after a change from previous.
+func (o Order) Update(previous string) events.OrderUpdate {
+	u := events.OrderUpdate{
+		OrderID: o.ID, CustomerID: o.CustomerID, Status: o.Status, Previous: previous,
+		Reason: o.Reason, Amount: o.Amount, Items: o.Items, At: o.UpdatedAt,
+	}
+	if n := len(o.History); n > 0 {
+		u.By = o.History[n-1].By
+	}
+	return u
+}
+
+// NotificationSource is the CloudEvents source of status-changed notifications.
+const NotificationSource = events.Source + "/notifications"
+
+// notify emits the status-changed notification of the change from was. It
+// is the one place a notification is made, whichever way it travels.
+func (o *Order) notify(was string) {
+	e, err := events.New(events.TypeStatusChanged, NotificationSource, o.ID, o.Update(was))
+	if err == nil {
+		err = o.Emit(e)
+	}
+	if err != nil {
+		panic(err) // an OrderUpdate always encodes
+	}
+}
+
+// DecodeMessage returns the event a message carries.
+func DecodeMessage(m Message) (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	if err := e.UnmarshalJSON([]byte(m.Event)); err != nil {
+		return e, Errorf(KindInternal, "decode outbox message %s: %v", m.ID, err)
+	}
+	return e, nil
 }

@@ -152,3 +152,19 @@ func DecodeData(e cloudevents.Event) (Payload, string, error) {
 type orderInEvent struct{ OrderCreated }
 
 func (o *orderInEvent) Validate() error { return o.OrderCreated.Validate(true) }
+
+// OrderOf returns the order an event is about: its subject, else its
+// partitionkey, else the orderId of its data ("" if none can be read).
+func OrderOf(e cloudevents.Event) string {
+	if s := e.Subject(); s != "" {
+		return s
+	}
+	if k, ok := e.Extensions()[ExtPartitionKey].(string); ok && k != "" {
+		return k
+	}
+	var d struct {
+		OrderID string `json:"orderId"`
+	}
+	_ = json.Unmarshal(e.Data(), &d)
+	return d.OrderID
+}

@@ -48,42 +48,6 @@ const (
 	FuncPackaged        = "packaged"
 )
 
-// Binding ties a function to the event type it handles and the topic it reads.
-type Binding struct {
-	Function string
-	Type     string
-	Topic    string
-}
-
-// Bindings lists the six functions in pipeline order with their default topics.
-var Bindings = []Binding{
-	{FuncOrderCreated, TypeOrderCreated, TopicOrderRequests},
-	{FuncCreditValidated, TypeCreditValidated, TopicOrderValidations},
-	{FuncMixed, TypeMixed, TopicReadyToBake},
-	{FuncBaked, TypeBaked, TopicReadyToDecorate},
-	{FuncDecorated, TypeDecorated, TopicReadyToPackage},
-	{FuncPackaged, TypePackaged, TopicReadyToShip},
-}
-
-// FunctionNames returns the six function names in pipeline order.
-func FunctionNames() []string {
-	names := make([]string, len(Bindings))
-	for i, b := range Bindings {
-		names[i] = b.Function
-	}
-	return names
-}
-
-// BindingForType returns the binding of the function that handles t.
-func BindingForType(t string) (Binding, bool) {
-	for _, b := range Bindings {
-		if b.Type == t {
-			return b, true
-		}
-	}
-	return Binding{}, false
-}
-
 // IsNotification reports whether t is a notification-only type (orderupdates).
 func IsNotification(t string) bool {
 	switch t {

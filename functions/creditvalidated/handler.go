@@ -1,7 +1,7 @@
 // Package creditvalidated is the credit-validated function, the orders side
-// of the flow: it approves an order whose credit was reserved, or cancels it
+// of the flow: it approves an order whose credit is reserved, or cancels it
 // with the reason, and in auto kitchen mode sends the approved order on to
-// the mixer.
+// the first station.
 package creditvalidated
 
 import (
@@ -21,71 +21,56 @@ const Source = events.Source + "/" + events.FuncCreditValidated
 
 // Store is what credit-validated needs from the store.
 type Store interface {
-	Advance(ctx context.Context, orderID string, t domain.Transition) (domain.Order, error)
-	ReleaseCredit(ctx context.Context, customerID, orderID string) (bool, error)
-}
-
-// Notifier is told about state changes.
-type Notifier interface {
-	Notify(ctx context.Context, c domain.Change)
+	UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error)
 }
 
 // Function handles com.cupcakes.order.credit-validated.
 type Function struct {
-	store    Store
-	notifier Notifier
-	auto     bool
-	now      func() time.Time
+	store Store
+	auto  bool
+	now   func() time.Time
 }
 
 // New returns the function; auto says whether the kitchen runs by itself.
-func New(s Store, n Notifier, auto bool) *Function {
-	return &Function{store: s, notifier: n, auto: auto, now: time.Now}
-}
+func New(s Store, auto bool) *Function { return &Function{store: s, auto: auto, now: time.Now} }
 
-// Handle approves or cancels the order. It replies com.cupcakes.order.mixed
-// for an approved order in auto mode, com.cupcakes.order.cancelled for a
-// cancelled one, and nothing otherwise.
-func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+// Handle applies the verdict under the money rule (domain.Order.Decide), in
+// one write with its reply: com.cupcakes.order.cancelled for a cancelled
+// order, the first kitchen step for an approved one in auto mode.
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 	var d events.CreditValidated
 	if err := events.DecodePayload(e, &d); err != nil {
-		return nil, err
+		return err
 	}
-
-	to := events.StatusApproved
-	if !d.Valid {
-		to = events.StatusCancelled
-	}
-	o, err := f.store.Advance(ctx, d.OrderID, domain.To(to, Source, d.Reason, events.Key(e), f.now()))
-	switch {
-	case errors.Is(err, domain.ErrDuplicate):
-		// Applied before: answer again, with the same reply id.
-	case err != nil:
-		return nil, fmt.Errorf("%s order %s: %w", to, d.OrderID, err)
-	default:
-		f.notifier.Notify(ctx, domain.Change{Order: o, Previous: events.StatusCreated})
-	}
-
-	if !d.Valid {
-		// A cancelled order holds no credit. Usually it never had any; but
-		// the same order created again (a new event) after the customer got
-		// more credit may have reserved it before this verdict arrived.
-		if _, err := f.store.ReleaseCredit(ctx, o.CustomerID, o.ID); err != nil && domain.KindOf(err) != domain.KindNotFound {
-			return nil, fmt.Errorf("release credit of cancelled order %s: %w", o.ID, err)
+	_, err := f.store.UpdateOrder(ctx, d.OrderID, func(o *domain.Order) error {
+		if err := o.Decide(d, Source, events.Key(e), f.now()); err != nil {
+			return err
 		}
+		reply, err := f.reply(*o)
+		if err != nil || reply == nil {
+			return err
+		}
+		return o.Emit(*reply)
+	})
+	if err != nil && !errors.Is(err, domain.ErrDuplicate) {
+		return fmt.Errorf("credit verdict for order %s: %w", d.OrderID, err)
 	}
+	return nil
+}
 
-	var reply cloudevents.Event
+func (f *Function) reply(o domain.Order) (*cloudevents.Event, error) {
+	var (
+		e   cloudevents.Event
+		err error
+	)
 	switch {
-	case !d.Valid:
-		reply, err = events.Reply(events.TypeCancelled, Source, o.ID, events.OrderUpdate{
-			OrderID: o.ID, CustomerID: o.CustomerID, Status: events.StatusCancelled,
-			Previous: events.StatusCreated, Reason: d.Reason,
-		})
+	case o.Status == events.StatusCancelled:
+		e, err = events.Reply(events.TypeCancelled, Source, o.ID, o.Update(events.StatusCreated))
 	case f.auto:
-		reply, err = events.Reply(events.TypeMixed, Source, o.ID, events.KitchenStep{OrderID: o.ID, By: "auto-mixer"})
+		first := events.Kitchen()[0]
+		e, err = events.Reply(first.Takes, Source, o.ID, events.KitchenStep{OrderID: o.ID, By: first.AutoBy()})
 	default:
 		return nil, nil
 	}
-	return &reply, err
+	return &e, err
 }

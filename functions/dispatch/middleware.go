@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -16,11 +15,11 @@ import (
 // Recover turns a handler's panic into an internal error.
 func Recover(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) (reply *cloudevents.Event, err error) {
+		return func(ctx context.Context, e cloudevents.Event) (err error) {
 			defer func() {
 				if p := recover(); p != nil {
 					log.ErrorContext(ctx, "handler panicked", "type", e.Type(), "id", e.ID(), "panic", p, "stack", string(debug.Stack()))
-					reply, err = nil, domain.Errorf(domain.KindInternal, "handler panicked: %v", p)
+					err = domain.Errorf(domain.KindInternal, "handler panicked: %v", p)
 				}
 			}()
 			return next(ctx, e)
@@ -32,13 +31,10 @@ func Recover(log *slog.Logger) Middleware {
 // error level, with how long it took.
 func Log(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+		return func(ctx context.Context, e cloudevents.Event) error {
 			start := time.Now()
-			reply, err := next(ctx, e)
+			err := next(ctx, e)
 			attrs := []any{"type", e.Type(), "id", e.ID(), "subject", e.Subject(), "took", time.Since(start)}
-			if reply != nil {
-				attrs = append(attrs, "reply", reply.Type())
-			}
 			switch {
 			case err == nil:
 				log.DebugContext(ctx, "handled event", attrs...)
@@ -47,7 +43,7 @@ func Log(log *slog.Logger) Middleware {
 			default:
 				log.ErrorContext(ctx, "event failed", append(attrs, "error", err)...)
 			}
-			return reply, err
+			return err
 		}
 	}
 }
@@ -64,8 +60,8 @@ const EventsTotal = "cupcakes_events_total"
 // permanent error: invalid, not found, does not fit the state) or failed.
 func Count(c Counter) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-			reply, err := next(ctx, e)
+		return func(ctx context.Context, e cloudevents.Event) error {
+			err := next(ctx, e)
 			outcome := "handled"
 			switch {
 			case err == nil:
@@ -75,59 +71,34 @@ func Count(c Counter) Middleware {
 				outcome = "failed"
 			}
 			c.Add(EventsTotal, 1, "type", e.Type(), "outcome", outcome)
-			return reply, err
+			return err
 		}
 	}
 }
 
-// ProcessedStore remembers which events were handled and what they replied.
-type ProcessedStore interface {
-	ProcessedReply(ctx context.Context, key string) ([]byte, bool, error)
-	MarkProcessed(ctx context.Context, key string, reply []byte) error
+// Drainer delivers what an order's outbox holds.
+type Drainer interface {
+	Drain(ctx context.Context, orderID string) error
 }
 
-// Dedupe makes a handler an idempotent consumer: an event whose source and
-// id were handled before is not handled again, and gets the reply it got the
-// first time, so a redelivery after a lost reply still moves the order on.
-// Handlers are idempotent on their own too (each order step records the
-// event that caused it); this is the fast path, and what keeps replies the
-// same.
-func Dedupe(s ProcessedStore) Middleware {
+// DrainAfter delivers, right after a handler stored its change, what the order's
+// outbox holds: the reply goes on at once instead of waiting for the relay's
+// next round. It runs after a redelivered event too, which is how a reply
+// left undelivered by a crash goes on. A delivery that fails leaves the
+// messages in the outbox for the relay's next round: the handler's work is
+// stored, so the event itself is done.
+func DrainAfter(d Drainer, log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-			key := events.Key(e)
-			stored, seen, err := s.ProcessedReply(ctx, key)
-			if err != nil {
-				return nil, fmt.Errorf("look up processed event %s: %w", key, err)
+		return func(ctx context.Context, e cloudevents.Event) error {
+			if err := next(ctx, e); err != nil {
+				return err
 			}
-			if seen {
-				return decodeReply(stored)
-			}
-			reply, err := next(ctx, e)
-			if err != nil {
-				return nil, err
-			}
-			var raw []byte
-			if reply != nil {
-				if raw, err = reply.MarshalJSON(); err != nil {
-					return nil, fmt.Errorf("encode reply to %s: %w", key, err)
+			if id := events.OrderOf(e); id != "" {
+				if err := d.Drain(ctx, id); err != nil {
+					log.WarnContext(ctx, "outbox not delivered yet; the relay retries", "order", id, "error", err)
 				}
 			}
-			if err := s.MarkProcessed(ctx, key, raw); err != nil {
-				return nil, fmt.Errorf("mark event %s processed: %w", key, err)
-			}
-			return reply, nil
+			return nil
 		}
 	}
-}
-
-func decodeReply(raw []byte) (*cloudevents.Event, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	e := cloudevents.NewEvent()
-	if err := e.UnmarshalJSON(raw); err != nil {
-		return nil, fmt.Errorf("decode stored reply: %w", err)
-	}
-	return &e, nil
 }

@@ -1,7 +1,10 @@
 // Package dispatch routes CloudEvents to functions by event type, the way a
-// Knative Trigger filters on type. Cross-cutting behaviour (recovering from
-// panics, skipping redelivered events, logging) is middleware wrapped around
-// the handlers, not code inside them.
+// Knative Trigger filters on type, and relays what they emit: each handler
+// stores its state change and the events it emits in one write (an order's
+// outbox), and the relay delivers them afterwards, over whichever transport
+// is wired in. Cross-cutting behaviour (recovering from panics, logging,
+// counting, relaying) is middleware wrapped around the handlers, not code
+// inside them.
 package dispatch
 
 import (
@@ -14,8 +17,9 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/domain"
 )
 
-// Handler is a CloudEvents function: an event in, at most one reply out.
-type Handler func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
+// Handler is a CloudEvents function. What it answers is not returned: it is
+// stored in the order's outbox with the state change, and relayed.
+type Handler func(ctx context.Context, e cloudevents.Event) error
 
 // Middleware wraps a handler.
 type Middleware func(Handler) Handler
@@ -59,14 +63,17 @@ func (r *Router) Types() []string {
 
 // Handle routes e to the handler for its type. An event of a type no
 // handler here takes is refused as invalid.
-func (r *Router) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+func (r *Router) Handle(ctx context.Context, e cloudevents.Event) error {
 	h, ok := r.handlers[e.Type()]
 	if !ok {
-		return nil, domain.Errorf(domain.KindInvalid, "no function here handles event type %q (handled: %v)", e.Type(), r.Types())
+		return domain.Errorf(domain.KindInvalid, "no function here handles event type %q (handled: %v)", e.Type(), r.Types())
 	}
-	reply, err := h(ctx, e)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.names[e.Type()], err)
+	if err := h(ctx, e); err != nil {
+		return fmt.Errorf("%s: %w", r.names[e.Type()], err)
 	}
-	return reply, nil
+	return nil
 }
+
+// Publish hands e to its handler: the router as the way into the functions
+// of this process.
+func (r *Router) Publish(ctx context.Context, e cloudevents.Event) error { return r.Handle(ctx, e) }

@@ -1,11 +1,11 @@
 // Package ordercreated is the order-created function, the customers side of
-// the flow: it records a new order, reserves its amount against the
-// customer's credit and answers com.cupcakes.order.credit-validated.
+// the flow: it reserves a new order's amount against the customer's credit,
+// records the order with that decision, and answers
+// com.cupcakes.order.credit-validated.
 package ordercreated
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,71 +20,73 @@ const Source = events.Source + "/" + events.FuncOrderCreated
 
 // Store is what order-created needs from the store.
 type Store interface {
+	Order(ctx context.Context, id string) (domain.Order, error)
+	UpdateCustomer(ctx context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error)
 	CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error)
-	ReserveCredit(ctx context.Context, customerID, orderID string, amount int64) error
-}
-
-// Notifier is told about state changes.
-type Notifier interface {
-	Notify(ctx context.Context, c domain.Change)
 }
 
 // Function handles com.cupcakes.order.created.
 type Function struct {
-	store    Store
-	notifier Notifier
-	now      func() time.Time
+	store Store
+	now   func() time.Time
 }
 
-// New returns the function over a store and a notifier.
-func New(s Store, n Notifier) *Function {
-	return &Function{store: s, notifier: n, now: time.Now}
-}
+// New returns the function over a store.
+func New(s Store) *Function { return &Function{store: s, now: time.Now} }
 
-// Handle records the order and reserves its credit. An order whose ids are
-// usable but whose items are not is recorded and answered as not valid
-// (invalid-order), so that whoever sent it over Kafka can see why it was
-// refused; an event without usable ids is refused as invalid.
-func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+// Handle reserves the credit (a write to the customer, once per order),
+// then records the order with the decision and its reply (one write to the
+// order). A crash between the two leaves credit reserved for an order not
+// yet recorded; the event was not acknowledged, so it comes again (Kafka
+// redelivers it, an HTTP client retries) and finds the reservation made. An
+// order whose ids are usable but whose items are not is recorded and
+// answered as not valid (invalid-order); one without usable ids is refused.
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 	var d events.OrderCreated
 	if err := events.Decode(e, &d); err != nil {
-		return nil, err
+		return err
 	}
 	itemsErr := events.ValidateItems(d.Items)
 	if err := d.ValidateIDs(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := events.CheckSubject(e, d.OrderID); err != nil {
-		return nil, err
+		return err
 	}
 	if itemsErr != nil {
 		d.Items = nil // the record keeps no items it cannot price
 	}
-
-	o, created, err := f.store.CreateOrder(ctx, domain.NewOrder(d, events.Key(e), f.now()))
-	if err != nil {
-		return nil, fmt.Errorf("record order %s: %w", d.OrderID, err)
-	}
-	if created {
-		f.notifier.Notify(ctx, domain.Change{Order: o})
-	}
-	if o.Status != events.StatusCreated {
-		return nil, nil // decided already: the same order created twice has one effect
+	o := domain.NewOrder(d, events.Key(e), "", f.now())
+	if existing, err := f.store.Order(ctx, d.OrderID); err == nil {
+		return sameOrder(existing, o)
 	}
 
-	result := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: true}
-	if itemsErr != nil {
-		result.Valid, result.Reason = false, events.ReasonInvalidOrder
-	} else if err := f.store.ReserveCredit(ctx, o.CustomerID, o.ID, o.Amount); err != nil {
-		switch {
-		case errors.Is(err, domain.ErrUnknownCustomer):
-			result.Valid, result.Reason = false, events.ReasonUnknownCustomer
-		case errors.Is(err, domain.ErrInsufficientCredit):
-			result.Valid, result.Reason = false, events.ReasonInsufficientCredit
-		default:
-			return nil, fmt.Errorf("reserve credit for order %s: %w", o.ID, err)
+	refused := events.ReasonInvalidOrder
+	if itemsErr == nil {
+		var err error
+		if refused, err = f.reserve(ctx, o); err != nil {
+			return err
 		}
 	}
+	o = domain.NewOrder(d, events.Key(e), refused, f.now())
+	result := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: refused == "", Reason: refused}
 	reply, err := events.Reply(events.TypeCreditValidated, Source, o.ID, result)
-	return &reply, err
+	if err == nil {
+		err = o.Emit(reply)
+	}
+	if err != nil {
+		return err
+	}
+	stored, created, err := f.store.CreateOrder(ctx, o)
+	if err != nil {
+		return fmt.Errorf("record order %s: %w", o.ID, err)
+	}
+	if !created && refused == "" && (stored.CustomerID != o.CustomerID || stored.Reserved != o.Amount) {
+		// Another delivery recorded the order first without this
+		// reservation: give it back.
+		if err := f.release(ctx, o); err != nil {
+			return err
+		}
+	}
+	return sameOrder(stored, o)
 }

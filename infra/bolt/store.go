@@ -1,16 +1,16 @@
 // Package bolt is the embedded store: one bbolt file under DATA_DIR, no
-// server, no CGO. Every operation is one bbolt transaction, so each is atomic
-// and durable once it returns.
+// server, no CGO. Every unit of work is one bbolt transaction, so each is
+// atomic and durable once it returns.
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -24,13 +24,15 @@ const FileName = "cupcakes.db"
 var (
 	bucketCustomers = []byte("customers")
 	bucketOrders    = []byte("orders")
-	bucketProcessed = []byte("processed")
+	// bucketPending indexes the orders whose outbox holds messages: order
+	// id → the time of its oldest message. It changes in the same
+	// transaction as the order.
+	bucketPending = []byte("pending")
 )
 
-// Store keeps customers, orders and processed event keys in a bbolt file.
+// Store keeps customers and orders (with their outboxes) in a bbolt file.
 type Store struct {
-	db  *bbolt.DB
-	now func() time.Time
+	db *bbolt.DB
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -46,7 +48,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open embedded store %s (is another process using it?): %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketCustomers, bucketOrders, bucketProcessed} {
+		for _, b := range [][]byte{bucketCustomers, bucketOrders, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -57,7 +59,7 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	return &Store{db: db, now: time.Now}, nil
+	return &Store{db: db}, nil
 }
 
 // Close closes the file.
@@ -68,16 +70,61 @@ func (s *Store) Ping(context.Context) error {
 	return s.db.View(func(*bbolt.Tx) error { return nil })
 }
 
-func get[T any](tx *bbolt.Tx, bucket []byte, id string, what string) (T, error) {
-	var v T
+// The domain types keep reservations and the outbox out of their JSON (the
+// API's answers); the records add them back for storage.
+type customerRecord struct {
+	domain.Customer
+	Reservations []domain.Reservation `json:"reservations"`
+}
+
+type orderRecord struct {
+	domain.Order
+	Outbox []domain.Message `json:"outbox,omitempty"`
+}
+
+func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
+	var r customerRecord
+	err = get(tx, bucketCustomers, id, "customer", &r)
+	r.Customer.Reservations = r.Reservations
+	return r.Customer, err
+}
+
+func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
+	return put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations})
+}
+
+func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
+	var r orderRecord
+	err := get(tx, bucketOrders, id, "order", &r)
+	r.Order.Outbox = r.Outbox
+	return r.Order, err
+}
+
+// putOrder stores o and keeps the pending index in step with its outbox.
+func putOrder(tx *bbolt.Tx, o domain.Order) error {
+	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: o.Outbox}); err != nil {
+		return err
+	}
+	pending := tx.Bucket(bucketPending)
+	if len(o.Outbox) == 0 {
+		return pending.Delete([]byte(o.ID))
+	}
+	since, err := o.Outbox[0].At.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return pending.Put([]byte(o.ID), since)
+}
+
+func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {
 	raw := tx.Bucket(bucket).Get([]byte(id))
 	if raw == nil {
-		return v, domain.Errorf(domain.KindNotFound, "%s %s not found", what, id)
+		return domain.Errorf(domain.KindNotFound, "%s %s not found", what, id)
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("decode %s %s: %w", what, id, err)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %s %s: %w", what, id, err)
 	}
-	return v, nil
+	return nil
 }
 
 func put(tx *bbolt.Tx, bucket []byte, id string, v any) error {
@@ -86,23 +133,6 @@ func put(tx *bbolt.Tx, bucket []byte, id string, v any) error {
 		return fmt.Errorf("encode %s: %w", id, err)
 	}
 	return tx.Bucket(bucket).Put([]byte(id), raw)
-}
-
-// record is how a customer is kept: the domain record plus its reservations,
-// which the domain type keeps out of JSON for API responses.
-type customerRecord struct {
-	domain.Customer
-	Reservations []domain.Reservation `json:"reservations"`
-}
-
-func getCustomer(tx *bbolt.Tx, id string) (domain.Customer, error) {
-	r, err := get[customerRecord](tx, bucketCustomers, id, "customer")
-	r.Customer.Reservations = r.Reservations
-	return r.Customer, err
-}
-
-func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
-	return put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations})
 }
 
 // CreateCustomer stores a new customer; an existing id is a conflict.
@@ -125,74 +155,46 @@ func (s *Store) Customer(_ context.Context, id string) (c domain.Customer, err e
 	return c, err
 }
 
-// SetCreditLimit changes a customer's credit limit.
-func (s *Store) SetCreditLimit(_ context.Context, id string, limit int64) (c domain.Customer, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		if c, err = getCustomer(tx, id); err != nil {
-			return err
-		}
-		if err = c.SetCreditLimit(limit); err != nil {
-			return err
-		}
-		c.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-		return putCustomer(tx, c)
-	})
-	return c, err
-}
-
-// ReserveCredit reserves amount of the customer's credit for orderID, once.
-func (s *Store) ReserveCredit(_ context.Context, customerID, orderID string, amount int64) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		c, err := getCustomer(tx, customerID)
-		if domain.KindOf(err) == domain.KindNotFound {
-			return fmt.Errorf("customer %s: %w", customerID, domain.ErrUnknownCustomer)
-		}
-		if err != nil {
-			return err
-		}
-		if c.HasReservation(orderID) {
-			return nil
-		}
-		if err := c.Reserve(orderID, amount); err != nil {
-			return err
-		}
-		c.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-		return putCustomer(tx, c)
+// UpdateCustomer runs fn on a customer in one transaction.
+func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error) {
+	return update(s.db, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
+		c.Reservations = slices.Clone(c.Reservations)
 	})
 }
 
-// ReleaseCredit gives back the credit orderID holds.
-func (s *Store) ReleaseCredit(_ context.Context, customerID, orderID string) (released bool, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		c, err := getCustomer(tx, customerID)
-		if err != nil {
+// update is the unit of work: read, run fn on a copy (own gives it slices of its own)
+// and store the copy, all in one transaction; if fn fails
+// nothing is stored and the record as read is returned.
+func update[T any](db *bbolt.DB, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
+	fn func(*T) error, own func(*T)) (v T, err error) {
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if v, err = get(tx, id); err != nil {
 			return err
 		}
-		if released = c.Release(orderID); !released {
-			return nil
+		changed := v
+		own(&changed)
+		if err := fn(&changed); err != nil {
+			return err
 		}
-		c.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-		return putCustomer(tx, c)
+		v = changed
+		return put(tx, v)
 	})
-	return released, err
+	return v, err
 }
 
 // CreateOrder stores o unless it exists.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		existing, err := get[domain.Order](tx, bucketOrders, o.ID, "order")
+		existing, err := getOrder(tx, o.ID)
 		switch {
 		case err == nil:
 			stored = existing
-			if !existing.SameContent(o) {
-				return domain.Errorf(domain.KindConflict, "order %s already exists with another customer or items", o.ID)
-			}
 			return nil
 		case domain.KindOf(err) != domain.KindNotFound:
 			return err
 		}
 		stored, created = o, true
-		return put(tx, bucketOrders, o.ID, o)
+		return putOrder(tx, o)
 	})
 	return stored, created, err
 }
@@ -200,10 +202,17 @@ func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Or
 // Order returns an order.
 func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		o, err = get[domain.Order](tx, bucketOrders, id, "order")
+		o, err = getOrder(tx, id)
 		return err
 	})
 	return o, err
+}
+
+// UpdateOrder runs fn on an order in one transaction.
+func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	return update(s.db, id, getOrder, putOrder, fn, func(o *domain.Order) {
+		o.History, o.Outbox = slices.Clone(o.History), slices.Clone(o.Outbox)
+	})
 }
 
 // Orders lists orders in a state, oldest first, at most limit.
@@ -211,69 +220,48 @@ func (s *Store) Orders(_ context.Context, status string, limit int) ([]domain.Or
 	var out []domain.Order
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
-			var o domain.Order
-			if err := json.Unmarshal(v, &o); err != nil {
+			var r orderRecord
+			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode order %s: %w", k, err)
 			}
-			if status == "" || o.Status == status {
-				out = append(out, o)
+			r.Order.Outbox = r.Outbox
+			if status == "" || r.Status == status {
+				out = append(out, r.Order)
 			}
 			return nil
 		})
 	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	slices.SortStableFunc(out, func(a, b domain.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, err
 }
 
-// Advance applies a transition to an order.
-func (s *Store) Advance(_ context.Context, orderID string, t domain.Transition) (o domain.Order, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		if o, err = get[domain.Order](tx, bucketOrders, orderID, "order"); err != nil {
-			return err
-		}
-		if err = o.Apply(t); err != nil {
-			return err
-		}
-		return put(tx, bucketOrders, o.ID, o)
-	})
-	if errors.Is(err, domain.ErrDuplicate) {
-		return o, fmt.Errorf("order %s: %w", orderID, err)
+// Pending lists the orders with undelivered messages, longest waiting first.
+func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
+	type entry struct {
+		id    string
+		since time.Time
 	}
-	return o, err
-}
-
-// ProcessedReply returns the reply recorded for an event key.
-func (s *Store) ProcessedReply(_ context.Context, key string) (reply []byte, ok bool, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketProcessed).Get([]byte(key))
-		if v == nil {
+	var all []entry
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			e := entry{id: string(k)}
+			if err := e.since.UnmarshalBinary(v); err != nil {
+				return fmt.Errorf("decode pending order %s: %w", k, err)
+			}
+			all = append(all, e)
 			return nil
-		}
-		ok = true
-		var r processedRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("decode processed event %s: %w", key, err)
-		}
-		reply = r.Reply
-		return nil
+		})
 	})
-	return reply, ok, err
-}
-
-type processedRecord struct {
-	Reply []byte    `json:"reply,omitempty"`
-	At    time.Time `json:"at"`
-}
-
-// MarkProcessed records that the event with key was handled, and its reply.
-func (s *Store) MarkProcessed(_ context.Context, key string, reply []byte) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketProcessed).Get([]byte(key)) != nil {
-			return nil
-		}
-		return put(tx, bucketProcessed, key, processedRecord{Reply: reply, At: s.now().UTC()})
-	})
+	if err != nil {
+		return nil, fmt.Errorf("list pending orders: %w", err)
+	}
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.since.UnixNano(), b.since.UnixNano()) })
+	ids := make([]string, 0, min(limit, len(all)))
+	for _, e := range all[:min(limit, len(all))] {
+		ids = append(ids, e.id)
+	}
+	return ids, nil
 }

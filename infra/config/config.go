@@ -26,6 +26,12 @@ type Config struct {
 	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
 	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
 	KafkaGroupPrefix string `envconfig:"KAFKA_GROUP_PREFIX" default:"cupcake-factory"`
+	// KafkaInstanceID, if set, makes this process a static member of its
+	// consumer groups (<id>-<function>): restarted with the same id, it takes
+	// its partitions back at once instead of after the dead member's session
+	// timeout. It must be stable per replica and unique among replicas (a
+	// StatefulSet pod name, a docker-compose service name).
+	KafkaInstanceID string `envconfig:"KAFKA_INSTANCE_ID"`
 	// KafkaConsume false is for functions Knative delivers events to over
 	// HTTP (KafkaSource, Trigger): nothing is consumed, replies are returned
 	// to the caller, and Kafka carries only the status-changed notifications.
@@ -42,46 +48,43 @@ type Config struct {
 	MongoURI          string        `envconfig:"MONGODB_URI"`
 	MongoDatabase     string        `envconfig:"MONGODB_DATABASE" default:"cupcakes"`
 	DataDir           string        `envconfig:"DATA_DIR" default:"./data"`
-	// Functions lists the handlers this process runs; "none" runs none (an
-	// API/UI-only process).
-	Functions   []string `envconfig:"FUNCTIONS" default:"order-created,credit-validated,mixed,baked,decorated,packaged"`
+	// Functions lists the handlers this process runs: all of
+	// events.Pipeline when unset; "none" runs none (an API/UI-only process).
+	Functions   []string `envconfig:"FUNCTIONS"`
 	KitchenMode string   `envconfig:"KITCHEN_MODE" default:"auto"`
 	// SeedDemo creates the demo customer (alice) at start-up if absent.
 	SeedDemo bool       `envconfig:"SEED_DEMO" default:"true"`
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"INFO"`
-	Topics
+	// Topics renames topics: "default:actual" pairs, a default being a
+	// topic of events.Pipeline, orderupdates or deadletters
+	// (KAFKA_TOPICS=orderrequests:shop-orders,deadletters:dlq).
+	Topics map[string]string `envconfig:"KAFKA_TOPICS"`
 }
 
-// Topics are the Kafka topics, each overridable. (Embedded, so that its
-// variables carry no prefix.)
-type Topics struct {
-	OrderRequests    string `envconfig:"TOPIC_ORDERREQUESTS" default:"orderrequests"`
-	OrderValidations string `envconfig:"TOPIC_ORDERVALIDATIONS" default:"ordervalidations"`
-	ReadyToBake      string `envconfig:"TOPIC_READYTOBAKE" default:"readytobake"`
-	ReadyToDecorate  string `envconfig:"TOPIC_READYTODECORATE" default:"readytodecorate"`
-	ReadyToPackage   string `envconfig:"TOPIC_READYTOPACKAGE" default:"readytopackage"`
-	ReadyToShip      string `envconfig:"TOPIC_READYTOSHIP" default:"readytoship"`
-	OrderUpdates     string `envconfig:"TOPIC_ORDERUPDATES" default:"orderupdates"`
-	DeadLetters      string `envconfig:"TOPIC_DEADLETTERS" default:"deadletters"`
+// Topic returns the topic the default topic name is renamed to.
+func (c Config) Topic(name string) string {
+	if t, ok := c.Topics[name]; ok {
+		return t
+	}
+	return name
 }
 
 // ForType returns the topic events of type t travel on.
-func (t Topics) ForType(typ string) string {
-	switch typ {
-	case events.TypeOrderCreated:
-		return t.OrderRequests
-	case events.TypeCreditValidated:
-		return t.OrderValidations
-	case events.TypeMixed:
-		return t.ReadyToBake
-	case events.TypeBaked:
-		return t.ReadyToDecorate
-	case events.TypeDecorated:
-		return t.ReadyToPackage
-	case events.TypePackaged:
-		return t.ReadyToShip
+func (c Config) ForType(t string) string { return c.Topic(events.TopicOf(t)) }
+
+// DeadLetters returns the dead-letter topic.
+func (c Config) DeadLetters() string { return c.Topic(events.TopicDeadLetters) }
+
+// OrderUpdates returns the topic of notifications.
+func (c Config) OrderUpdates() string { return c.Topic(events.TopicOrderUpdates) }
+
+// knownTopics are the default topic names KAFKA_TOPICS may rename.
+func knownTopics() []string {
+	out := []string{events.TopicOrderUpdates, events.TopicDeadLetters}
+	for _, s := range events.Pipeline {
+		out = append(out, s.Topic)
 	}
-	return t.OrderUpdates
+	return out
 }
 
 // Load reads the configuration from the environment and checks it.
@@ -100,6 +103,9 @@ func (c *Config) normalise() {
 		if f = strings.TrimSpace(f); f != "" && f != "none" && !slices.Contains(fns, f) {
 			fns = append(fns, f)
 		}
+	}
+	if len(c.Functions) == 0 {
+		fns = events.FunctionNames()
 	}
 	c.Functions = fns
 	var brokers []string
@@ -130,6 +136,11 @@ func (c Config) Validate() error {
 	}
 	if c.KafkaMaxAttempts < 1 || c.KafkaRetryBackoff <= 0 || c.KafkaMaxBackoff < c.KafkaRetryBackoff {
 		p = append(p, "KAFKA_MAX_ATTEMPTS must be at least 1, KAFKA_RETRY_BACKOFF positive and KAFKA_MAX_BACKOFF not below it")
+	}
+	for name := range c.Topics {
+		if !slices.Contains(knownTopics(), name) {
+			p = append(p, fmt.Sprintf("KAFKA_TOPICS: unknown topic %q (known: %s)", name, strings.Join(knownTopics(), ", ")))
+		}
 	}
 	if c.MongoURI == "" && c.DataDir == "" {
 		p = append(p, "DATA_DIR must not be empty when MONGODB_URI is unset")

@@ -55,7 +55,7 @@ func (s *Server) setCredit(w http.ResponseWriter, r *http.Request) error {
 	if err := domain.ValidateCreditLimit(*in.CreditLimit); err != nil {
 		return err
 	}
-	c, err := s.store.SetCreditLimit(r.Context(), id, *in.CreditLimit)
+	c, err := s.app.SetCreditLimit(r.Context(), id, *in.CreditLimit)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type App interface {
 	Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
 	Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
 	CreateCustomer(ctx context.Context, c domain.NewCustomer) (domain.Customer, error)
+	SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error)
 	ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error)
 	Ready(ctx context.Context) error
 }
@@ -43,7 +44,6 @@ type App interface {
 // Store is what the API reads and changes directly.
 type Store interface {
 	Customer(ctx context.Context, id string) (domain.Customer, error)
-	SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error)
 	Order(ctx context.Context, id string) (domain.Order, error)
 	Orders(ctx context.Context, status string, limit int) ([]domain.Order, error)
 }
@@ -82,10 +82,9 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/order", s.createOrder)
 	s.handle("GET /api/v1/order/{id}", s.getOrder)
 	s.handle("GET /api/v1/orders", s.listOrders)
-	s.handle("POST /api/v1/order/mix", s.station(events.TypeMixed))
-	s.handle("POST /api/v1/order/bake", s.station(events.TypeBaked))
-	s.handle("POST /api/v1/order/decorate", s.station(events.TypeDecorated))
-	s.handle("POST /api/v1/order/box", s.station(events.TypePackaged))
+	for _, step := range events.Kitchen() {
+		s.handle("POST /api/v1/order/"+step.Route, s.station(step.Takes))
+	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
 	s.handle("GET /api/v1/notifications", s.notifications)
 	s.handle("GET /health/readiness", s.readiness)

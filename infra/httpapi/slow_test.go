@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
@@ -146,15 +145,15 @@ func TestHubDropsAStuckStreamAndOthersGetEverything(t *testing.T) {
 		if sent == 20000 {
 			t.Fatal("the stuck client was never dropped")
 		}
-		o := domain.Order{ID: fmt.Sprintf("o-%d", sent), CustomerID: "alice", Status: events.StatusDecorated, Items: items,
-			History: []domain.Step{{Status: events.StatusDecorated, By: "dora"}}}
+		u := events.OrderUpdate{OrderID: fmt.Sprintf("o-%d", sent), CustomerID: "alice", Status: events.StatusDecorated,
+			Previous: events.StatusBaked, By: "dora", Items: items}
 		t0 := time.Now()
-		hub.Notify(context.Background(), domain.Change{Order: o, Previous: events.StatusBaked})
+		hub.Notify(context.Background(), u)
 		slowest = max(slowest, time.Since(t0))
 		sent++
 		for _, want := range []string{"InformNewOrderToPackage/decorated", "OrderStatusChanged/decorated"} {
-			if got := good.next(t); got.String() != want || got.Data.OrderID != o.ID {
-				t.Fatalf("good client got %v for %s, want %s for %s", got, got.Data.OrderID, want, o.ID)
+			if got := good.next(t); got.String() != want || got.Data.OrderID != u.OrderID {
+				t.Fatalf("good client got %v for %s, want %s for %s", got, got.Data.OrderID, want, u.OrderID)
 			}
 		}
 	}
@@ -164,7 +163,7 @@ func TestHubDropsAStuckStreamAndOthersGetEverything(t *testing.T) {
 	}
 
 	// The good one goes on.
-	hub.Notify(context.Background(), domain.Change{Order: domain.Order{ID: "o-after", Status: events.StatusDecorated}, Previous: events.StatusBaked})
+	hub.Notify(context.Background(), events.OrderUpdate{OrderID: "o-after", Status: events.StatusDecorated, Previous: events.StatusBaked})
 	if got := good.next(t); got.Data.OrderID != "o-after" {
 		t.Fatalf("after the drop the good client got %v", got)
 	}

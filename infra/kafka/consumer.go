@@ -24,12 +24,12 @@ const (
 	ExtDeadLetterOffset    = "deadletteroffset"
 )
 
-// Handler handles one event and returns at most one reply.
-type Handler func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
+// Handler handles one event. What it emits it stores in an outbox, and a
+// relay publishes it: when it returns nil, the event's effects are stored.
+type Handler func(ctx context.Context, e cloudevents.Event) error
 
-// Publisher is where replies and dead letters go.
-type Publisher interface {
-	Publish(ctx context.Context, e cloudevents.Event) error
+// DeadLetterer is where dead letters go.
+type DeadLetterer interface {
 	PublishTo(ctx context.Context, topic string, e cloudevents.Event) error
 	Send(msg *sarama.ProducerMessage) error
 }
@@ -50,6 +50,7 @@ type ConsumerConfig struct {
 	EventType  string // the only type taken from Topic; "" takes any
 	DeadLetter string // the dead-letter topic
 	Retry      Retry
+	InstanceID string // static membership; "" for dynamic
 	// FromNewest starts a new group at the end of the topic (notifications)
 	// rather than at the beginning (work).
 	FromNewest bool
@@ -57,7 +58,7 @@ type ConsumerConfig struct {
 
 // Consumer feeds one topic to one function, partition by partition in
 // order. It decides, in one place, when an offset is marked:
-//   - handled, and its reply acknowledged by the broker: marked;
+//   - handled (its effects and what it emits stored): marked;
 //   - refused for good (invalid, wrong state, unexpected type, not a
 //     CloudEvent), or still failing after the retries: dead-lettered with the
 //     reason, then marked;
@@ -67,13 +68,16 @@ type Consumer struct {
 	cfg     ConsumerConfig
 	group   sarama.ConsumerGroup
 	handle  Handler
-	publish Publisher
+	publish DeadLetterer
 	log     *slog.Logger
 }
 
 // NewConsumer joins cfg.Group.
-func NewConsumer(cfg ConsumerConfig, h Handler, p Publisher, log *slog.Logger) (*Consumer, error) {
+func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger) (*Consumer, error) {
 	sc := SaramaConfig(cfg.Group)
+	if cfg.InstanceID != "" {
+		sc.Consumer.Group.InstanceId = cfg.InstanceID
+	}
 	if cfg.FromNewest {
 		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	}
@@ -153,7 +157,7 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 	}
 	backoff := c.cfg.Retry.Backoff
 	for attempt := 1; ; attempt++ {
-		err = c.handleOnce(ctx, *e)
+		err = c.handle(ctx, *e)
 		if err == nil {
 			return true
 		}
@@ -166,21 +170,6 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 		}
 		backoff = min(2*backoff, c.cfg.Retry.MaxBackoff)
 	}
-}
-
-// handleOnce runs the handler and produces its reply.
-func (c *Consumer) handleOnce(ctx context.Context, e cloudevents.Event) error {
-	reply, err := c.handle(ctx, e)
-	if err != nil {
-		return err
-	}
-	if reply == nil {
-		return nil
-	}
-	if err := c.publish.Publish(ctx, *reply); err != nil {
-		return fmt.Errorf("publish reply %s: %w", reply.Type(), err)
-	}
-	return nil
 }
 
 // deadLetter sends e with the reason and where it came from to the

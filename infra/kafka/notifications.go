@@ -10,8 +10,6 @@ import (
 	"github.com/IBM/sarama"
 	kafka_sarama "github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-
-	"github.com/cupcake-factory/cupcake-factory/domain"
 )
 
 // notificationsReader feeds one process's live notifications from the
@@ -28,7 +26,7 @@ type notificationsReader struct {
 	wg       sync.WaitGroup
 }
 
-func startNotifications(brokers []string, clientID, topic string, notify func(context.Context, domain.Change), log *slog.Logger) (*notificationsReader, error) {
+func startNotifications(brokers []string, clientID, topic string, notify Publisher, log *slog.Logger) (*notificationsReader, error) {
 	c, err := sarama.NewConsumer(brokers, SaramaConfig(clientID))
 	if err != nil {
 		return nil, fmt.Errorf("connect notifications reader to %v: %w", brokers, err)
@@ -56,8 +54,9 @@ func startNotifications(brokers []string, clientID, topic string, notify func(co
 						"topic", topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
 					continue
 				}
-				if change, ok := ChangeOf(*e); ok {
-					notify(context.Background(), change)
+				if err := notify.Publish(context.Background(), *e); err != nil {
+					log.Warn("skipping a notification that cannot be read",
+						"topic", topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
 				}
 			}
 		}()

@@ -18,20 +18,32 @@ type Binding struct {
 	Function, Type, Topic string
 }
 
+// Publisher is where notifications read from the updates topic go (the
+// live hub).
+type Publisher interface {
+	Publish(ctx context.Context, e cloudevents.Event) error
+}
+
 // Options configure the transport.
 type Options struct {
 	Brokers     []string
 	GroupPrefix string // consumer groups are <prefix>-<function>
+	InstanceID  string // static group membership as <id>-<function>; "" for dynamic
 	ContentMode string
 	DeadLetters string // topic
 	Updates     string // topic of notifications
 	TopicFor    func(eventType string) string
 	Retry       Retry
+	// Bindings are the functions this process consumes for.
+	Bindings []Binding
+	// Notify, if set, gets every status-changed notification on Updates.
+	Notify Publisher
 }
 
 // Transport is events over Kafka: one producer, one consumer group per
 // function, and one reader of the updates topic for the process's live
-// notifications.
+// notifications. It is the transport port's Kafka adapter: Publish, Start,
+// Close.
 type Transport struct {
 	opts      Options
 	producer  *Producer
@@ -56,24 +68,25 @@ func NewTransport(opts Options, log *slog.Logger) (*Transport, error) {
 // Producer returns the transport's producer.
 func (t *Transport) Producer() *Producer { return t.producer }
 
-// Publish produces e to the topic of its type. Over Kafka nothing is
-// answered at once: the reply travels on.
-func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+// Publish produces e to the topic of its type and returns once the broker
+// acknowledged it.
+func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) error {
 	if err := t.producer.Publish(ctx, e); err != nil {
-		return nil, domain.Errorf(domain.KindInternal, "%v", err)
+		return domain.Errorf(domain.KindInternal, "%v", err)
 	}
-	return nil, nil
+	return nil
 }
 
 // Start joins a consumer group per binding, each feeding handle, and reads
-// the updates topic from now on into notify.
-func (t *Transport) Start(bindings []Binding, handle Handler, notify func(context.Context, domain.Change)) error {
+// the updates topic from now on into Notify.
+func (t *Transport) Start(_ context.Context, handle func(context.Context, cloudevents.Event) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	for _, b := range bindings {
+	for _, b := range t.opts.Bindings {
 		c, err := NewConsumer(ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
 			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
+			InstanceID: instanceID(t.opts.InstanceID, b.Function),
 		}, handle, t.producer, t.log)
 		if err != nil {
 			_ = t.Close(context.Background())
@@ -81,8 +94,8 @@ func (t *Transport) Start(bindings []Binding, handle Handler, notify func(contex
 		}
 		t.run(ctx, c)
 	}
-	if notify != nil {
-		r, err := startNotifications(t.opts.Brokers, t.opts.GroupPrefix+"-notifications", t.opts.Updates, notify, t.log)
+	if t.opts.Notify != nil {
+		r, err := startNotifications(t.opts.Brokers, t.opts.GroupPrefix+"-notifications", t.opts.Updates, t.opts.Notify, t.log)
 		if err != nil {
 			_ = t.Close(context.Background())
 			return err
@@ -123,4 +136,11 @@ func (t *Transport) Close(ctx context.Context) error {
 	}
 	errs = append(errs, t.producer.Close())
 	return errors.Join(errs...)
+}
+
+func instanceID(id, function string) string {
+	if id == "" {
+		return ""
+	}
+	return id + "-" + function
 }

@@ -8,10 +8,13 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
-	"github.com/cupcake-factory/cupcake-factory/domain"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
@@ -32,22 +35,20 @@ const (
 	StationPackaging = "packaging"
 )
 
-// Stations lists the stations in kitchen order.
-var Stations = []string{StationMixer, StationBaker, StationDecorator, StationPackaging}
+// Stations lists the stations in kitchen order, from events.Pipeline.
+var Stations = func() []string {
+	var out []string
+	for _, s := range events.Kitchen() {
+		out = append(out, s.Station)
+	}
+	return out
+}()
 
-// queues maps the state an order waits in to the station it waits for and
-// the notification that tells that station.
-var queues = map[string]struct{ station, name string }{
-	events.StatusApproved:  {StationMixer, InformNewOrderToMix},
-	events.StatusMixed:     {StationBaker, InformNewOrderToBake},
-	events.StatusBaked:     {StationDecorator, InformNewOrderToDecorate},
-	events.StatusDecorated: {StationPackaging, InformNewOrderToPackage},
-}
-
-// QueueStatus returns the order state that is station's queue.
+// QueueStatus returns the order state that is station's queue: the state
+// orders wait in for that station's step.
 func QueueStatus(station string) (string, bool) {
-	for status, q := range queues {
-		if q.station == station {
+	for _, status := range events.Statuses {
+		if s, ok := events.WaitingFor(status); ok && s.Station == station {
 			return status, true
 		}
 	}
@@ -99,18 +100,29 @@ type Subscription struct {
 	closed  bool
 }
 
+// Publish takes a status-changed event (the one notification the
+// functions emit, in-process or from Kafka's updates topic) and tells the
+// subscribers; other events are not for the hub.
+func (h *Hub) Publish(ctx context.Context, e cloudevents.Event) error {
+	if e.Type() != events.TypeStatusChanged {
+		return nil
+	}
+	var u events.OrderUpdate
+	if err := json.Unmarshal(e.Data(), &u); err != nil {
+		return fmt.Errorf("decode %s event %s: %w", e.Type(), e.ID(), err)
+	}
+	h.Notify(ctx, u)
+	return nil
+}
+
 // Notify turns a state change into notifications and sends them.
-func (h *Hub) Notify(_ context.Context, c domain.Change) {
-	o := c.Order
+func (h *Hub) Notify(_ context.Context, u events.OrderUpdate) {
 	p := Payload{
-		OrderID: o.ID, CustomerID: o.CustomerID, Status: o.Status, Previous: c.Previous,
-		Reason: o.Reason, Amount: o.Amount, Items: o.Items, At: o.UpdatedAt,
+		OrderID: u.OrderID, CustomerID: u.CustomerID, Status: u.Status, Previous: u.Previous,
+		By: u.By, Reason: u.Reason, Amount: u.Amount, Items: u.Items, At: u.At,
 	}
-	if n := len(o.History); n > 0 {
-		p.By = o.History[n-1].By
-	}
-	if q, ok := queues[o.Status]; ok {
-		h.publish(Notification{Name: q.name, Station: q.station, Data: p})
+	if step, ok := events.WaitingFor(u.Status); ok {
+		h.publish(Notification{Name: step.Inform, Station: step.Station, Data: p})
 	}
 	h.publish(Notification{Name: OrderStatusChanged, Data: p})
 }

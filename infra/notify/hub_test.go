@@ -3,11 +3,13 @@ package notify_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cupcake-factory/cupcake-factory/domain"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
@@ -24,13 +26,12 @@ var lifecycle = []struct{ status, previous, by string }{
 	{events.StatusShipped, events.StatusPackaged, "pat"},
 }
 
-func change(id, status, previous, by string) domain.Change {
-	at := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
-	return domain.Change{Previous: previous, Order: domain.Order{
-		ID: id, CustomerID: "alice", Status: status, Amount: 1200, UpdatedAt: at,
-		Items:   []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}},
-		History: []domain.Step{{Status: status, By: by, At: at}},
-	}}
+func change(id, status, previous, by string) events.OrderUpdate {
+	return events.OrderUpdate{
+		OrderID: id, CustomerID: "alice", Status: status, Previous: previous, By: by, Amount: 1200,
+		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}},
+		At:    time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC),
+	}
 }
 
 func runLifecycle(h *notify.Hub, id string) {
@@ -86,6 +87,70 @@ func TestNotifyNamesEachStateChange(t *testing.T) {
 			h.Notify(context.Background(), change("o-1", tt.status, tt.previous, "someone"))
 			equal(t, drain(t, s), tt.want)
 		})
+	}
+}
+
+// Publish takes the status-changed events the functions emit (in-process
+// or read from the updates topic) and tells the subscribers as Notify does;
+// other events are not for the hub.
+func TestPublishTellsTheSubscribersOfAStatusChangedEvent(t *testing.T) {
+	event := func(t *testing.T, typ string, data any) cloudevents.Event {
+		e, err := events.New(typ, "test", "o-1", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	tests := []struct {
+		name    string
+		event   func(t *testing.T) cloudevents.Event
+		wantErr bool
+		want    []string
+	}{
+		{"status changed", func(t *testing.T) cloudevents.Event {
+			return event(t, events.TypeStatusChanged, change("o-1", events.StatusMixed, events.StatusApproved, "mia"))
+		}, false, []string{"InformNewOrderToBake/mixed", "OrderStatusChanged/mixed"}},
+		{"shipped: not for the hub", func(t *testing.T) cloudevents.Event {
+			return event(t, events.TypeShipped, change("o-1", events.StatusShipped, events.StatusPackaged, "pat"))
+		}, false, nil},
+		{"a kitchen step: not for the hub", func(t *testing.T) cloudevents.Event {
+			return event(t, events.TypeMixed, events.KitchenStep{OrderID: "o-1", By: "mia"})
+		}, false, nil},
+		{"undecodable data", func(t *testing.T) cloudevents.Event {
+			e := event(t, events.TypeStatusChanged, nil)
+			_ = e.SetData(cloudevents.ApplicationJSON, []byte(`{"orderId": 7`))
+			return e
+		}, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := notify.NewHub(16, 16)
+			s := h.Subscribe("", 0)
+			defer h.Unsubscribe(s)
+			if err := h.Publish(context.Background(), tt.event(t)); (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			equal(t, drain(t, s), tt.want)
+		})
+	}
+}
+
+func TestStationsAndTheirQueuesComeFromThePipeline(t *testing.T) {
+	want := []string{notify.StationMixer, notify.StationBaker, notify.StationDecorator, notify.StationPackaging}
+	if !slices.Equal(notify.Stations, want) {
+		t.Fatalf("Stations = %v, want %v", notify.Stations, want)
+	}
+	queues := map[string]string{
+		notify.StationMixer: events.StatusApproved, notify.StationBaker: events.StatusMixed,
+		notify.StationDecorator: events.StatusBaked, notify.StationPackaging: events.StatusDecorated,
+	}
+	for station, want := range queues {
+		if got, ok := notify.QueueStatus(station); !ok || got != want {
+			t.Errorf("QueueStatus(%s) = %q, %v; want %q", station, got, ok, want)
+		}
+	}
+	if got, ok := notify.QueueStatus("dishwasher"); ok {
+		t.Errorf("QueueStatus(dishwasher) = %q, want none", got)
 	}
 }
 
@@ -151,7 +216,7 @@ func TestNotificationCarriesTheOrder(t *testing.T) {
 		t.Fatalf("notification = %+v", n)
 	}
 	if p.OrderID != "o-7" || p.CustomerID != "alice" || p.Status != "approved" || p.Previous != "created" ||
-		p.By != "credit-validated" || p.Amount != 1200 || len(p.Items) != 1 || !p.At.Equal(c.Order.UpdatedAt) {
+		p.By != "credit-validated" || p.Amount != 1200 || len(p.Items) != 1 || !p.At.Equal(c.At) {
 		t.Fatalf("payload = %+v", p)
 	}
 }

@@ -1,18 +1,26 @@
 // Package storetest is the conformance suite of domain.Store: the same
 // tests, run against every implementation (the embedded store in
-// infra/bolt, the MongoDB store in tests/mongo), pin down the behaviour the
-// functions rely on, edge cases included.
+// infra/bolt, the MongoDB store in tests/mongo), pin down what the functions
+// and the relay rely on: units of work that are atomic, an outbox stored
+// with the state it belongs to, and the money rule under concurrency.
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 )
 
 // Open returns an empty store for one test. It should close the store when
@@ -24,8 +32,8 @@ func Run(t *testing.T, open Open) {
 	t.Run("Customers", func(t *testing.T) { customers(t, open) })
 	t.Run("Credit", func(t *testing.T) { credit(t, open) })
 	t.Run("Orders", func(t *testing.T) { orders(t, open) })
-	t.Run("Advance", func(t *testing.T) { advance(t, open) })
-	t.Run("Processed", func(t *testing.T) { processed(t, open) })
+	t.Run("Outbox", func(t *testing.T) { outbox(t, open) })
+	t.Run("MoneyRuleUnderConcurrency", func(t *testing.T) { moneyRule(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
@@ -35,671 +43,313 @@ func Run(t *testing.T, open Open) {
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 
-func newCustomer(id string, limit int64) domain.Customer {
-	return domain.Customer{ID: id, Name: "Customer " + id, CreditLimit: limit, Available: limit, CreatedAt: t0, UpdatedAt: t0}
-}
-
-func mustCreateCustomer(t *testing.T, s domain.Store, id string, limit int64) {
+func mustCustomer(t *testing.T, s domain.Store, id string, limit int64) {
 	t.Helper()
-	if _, err := s.CreateCustomer(t.Context(), newCustomer(id, limit)); err != nil {
+	c := domain.NewCustomer{ID: id, Name: "Customer " + id, CreditLimit: limit}.Customer(t0)
+	if _, err := s.CreateCustomer(t.Context(), c); err != nil {
 		t.Fatalf("CreateCustomer %s: %v", id, err)
-	}
-}
-
-func mustCustomer(t *testing.T, s domain.Store, id string) domain.Customer {
-	t.Helper()
-	c, err := s.Customer(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Customer %s: %v", id, err)
-	}
-	return c
-}
-
-// wantCredit checks a customer's limit, available credit and the orders
-// holding credit.
-func wantCredit(t *testing.T, s domain.Store, id string, limit, available int64, reservations ...domain.Reservation) {
-	t.Helper()
-	c := mustCustomer(t, s, id)
-	if c.CreditLimit != limit || c.Available != available {
-		t.Errorf("customer %s: creditLimit %d, availableCredit %d; want %d, %d", id, c.CreditLimit, c.Available, limit, available)
-	}
-	if len(c.Reservations) != 0 || len(reservations) != 0 {
-		if !reflect.DeepEqual(c.Reservations, reservations) {
-			t.Errorf("customer %s: reservations %+v; want %+v", id, c.Reservations, reservations)
-		}
 	}
 }
 
 func wantKind(t *testing.T, what string, err error, k domain.Kind) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: no error; want a %s error", what, k)
+	if err == nil || domain.KindOf(err) != k {
+		t.Fatalf("%s: error %v; want a %s error", what, err, k)
 	}
-	if got := domain.KindOf(err); got != k {
-		t.Fatalf("%s: error %q is %s; want %s", what, err, got, k)
+}
+
+func available(t *testing.T, s domain.Store, id string) int64 {
+	t.Helper()
+	c, err := s.Customer(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return c.Available
 }
 
 func customers(t *testing.T, open Open) {
-	t.Run("CreateThenGetReturnsTheSameCustomer", func(t *testing.T) {
-		s := open(t)
-		want := newCustomer("alice", 50_000)
-		got, err := s.CreateCustomer(t.Context(), want)
-		if err != nil {
-			t.Fatalf("CreateCustomer: %v", err)
-		}
-		if got.ID != want.ID || got.CreditLimit != want.CreditLimit {
-			t.Errorf("CreateCustomer returned %+v; want %+v", got, want)
-		}
-		read := mustCustomer(t, s, "alice")
-		if read.ID != want.ID || read.Name != want.Name || read.CreditLimit != want.CreditLimit ||
-			read.Available != want.Available || len(read.Reservations) != 0 ||
-			!read.CreatedAt.Equal(want.CreatedAt) || !read.UpdatedAt.Equal(want.UpdatedAt) {
-			t.Errorf("Customer returned %+v; want %+v", read, want)
-		}
-	})
+	s := open(t)
+	mustCustomer(t, s, "alice", 1000)
+	_, err := s.CreateCustomer(t.Context(), domain.NewCustomer{ID: "alice", Name: "Mallory", CreditLimit: 1}.Customer(t0))
+	wantKind(t, "second CreateCustomer", err, domain.KindConflict)
+	if c, _ := s.Customer(t.Context(), "alice"); c.Name != "Customer alice" || c.CreditLimit != 1000 || !c.CreatedAt.Equal(t0) {
+		t.Errorf("the first customer changed: %+v", c)
+	}
+	_, err = s.Customer(t.Context(), "nobody")
+	wantKind(t, "unknown customer", err, domain.KindNotFound)
+	_, err = s.UpdateCustomer(t.Context(), "nobody", func(*domain.Customer) error { return nil })
+	wantKind(t, "update of an unknown customer", err, domain.KindNotFound)
 
-	t.Run("CreatingAnExistingIDIsAConflictAndKeepsTheFirst", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 50_000)
-		other := newCustomer("alice", 1)
-		other.Name = "Mallory"
-		_, err := s.CreateCustomer(t.Context(), other)
-		wantKind(t, "second CreateCustomer", err, domain.KindConflict)
-		if c := mustCustomer(t, s, "alice"); c.Name != "Customer alice" || c.CreditLimit != 50_000 {
-			t.Errorf("the first customer changed: %+v", c)
-		}
-	})
+	tests := []struct {
+		name          string
+		limit         int64
+		wantLimit     int64
+		wantAvailable int64
+		wantErr       domain.Kind
+	}{
+		{"raised", 2000, 2000, 1700, ""},
+		{"lowered to what is reserved", 300, 300, 0, ""},
+		{"below what is reserved is refused and changes nothing", 299, 300, 0, domain.KindConflict},
+	}
+	if _, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { return c.Reserve("o-1", 300) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { return c.SetCreditLimit(tt.limit) })
+			if tt.wantErr != "" {
+				wantKind(t, "SetCreditLimit", err, tt.wantErr)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := s.Customer(t.Context(), "alice")
+			if c.CreditLimit != tt.wantLimit || c.Available != tt.wantAvailable {
+				t.Errorf("limit %d available %d; want %d, %d", c.CreditLimit, c.Available, tt.wantLimit, tt.wantAvailable)
+			}
+		})
+	}
+}
 
-	t.Run("UnknownCustomerIsNotFound", func(t *testing.T) {
-		_, err := open(t).Customer(t.Context(), "nobody")
-		wantKind(t, "Customer", err, domain.KindNotFound)
-	})
-
-	t.Run("SetCreditLimit", func(t *testing.T) {
-		// Each case starts from a limit of 1000 with 300 reserved by o-1.
-		cases := []struct {
-			name          string
-			id            string
-			limit         int64
-			wantKind      domain.Kind // "" for success
-			wantLimit     int64
-			wantAvailable int64
-		}{
-			{name: "RaiseKeepsReservations", id: "alice", limit: 5000, wantLimit: 5000, wantAvailable: 4700},
-			{name: "LowerAboveReserved", id: "alice", limit: 500, wantLimit: 500, wantAvailable: 200},
-			{name: "LowerToExactlyReserved", id: "alice", limit: 300, wantLimit: 300, wantAvailable: 0},
-			{name: "BelowReservedIsRefused", id: "alice", limit: 299, wantKind: domain.KindConflict, wantLimit: 1000, wantAvailable: 700},
-			{name: "ToZeroWithReservationsIsRefused", id: "alice", limit: 0, wantKind: domain.KindConflict, wantLimit: 1000, wantAvailable: 700},
-			{name: "UnknownCustomerIsNotFound", id: "nobody", limit: 100, wantKind: domain.KindNotFound, wantLimit: 1000, wantAvailable: 700},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				s := open(t)
-				mustCreateCustomer(t, s, "alice", 1000)
-				if err := s.ReserveCredit(t.Context(), "alice", "o-1", 300); err != nil {
-					t.Fatalf("ReserveCredit: %v", err)
-				}
-				c, err := s.SetCreditLimit(t.Context(), tc.id, tc.limit)
-				if tc.wantKind != "" {
-					wantKind(t, "SetCreditLimit", err, tc.wantKind)
-				} else {
-					if err != nil {
-						t.Fatalf("SetCreditLimit: %v", err)
-					}
-					if c.CreditLimit != tc.wantLimit || c.Available != tc.wantAvailable {
-						t.Errorf("SetCreditLimit returned limit %d, available %d; want %d, %d",
-							c.CreditLimit, c.Available, tc.wantLimit, tc.wantAvailable)
-					}
-				}
-				wantCredit(t, s, "alice", tc.wantLimit, tc.wantAvailable, domain.Reservation{OrderID: "o-1", Amount: 300})
-				// The reservation still releases in full.
-				if ok, err := s.ReleaseCredit(t.Context(), "alice", "o-1"); !ok || err != nil {
-					t.Fatalf("ReleaseCredit after SetCreditLimit: %v, %v", ok, err)
-				}
-				wantCredit(t, s, "alice", tc.wantLimit, tc.wantLimit)
-			})
-		}
-	})
+func reserve(s domain.Store, customer, order string, amount int64) error {
+	_, err := s.UpdateCustomer(context.Background(), customer, func(c *domain.Customer) error { return c.Reserve(order, amount) })
+	return err
 }
 
 func credit(t *testing.T, open Open) {
-	t.Run("ReserveTakesTheAmountOncePerOrder", func(t *testing.T) {
+	t.Run("ReservedOncePerOrderAndReleasedOnce", func(t *testing.T) {
 		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		for i := range 3 {
-			if err := s.ReserveCredit(t.Context(), "alice", "o-1", 300); err != nil {
-				t.Fatalf("ReserveCredit #%d: %v", i+1, err)
-			}
-		}
-		wantCredit(t, s, "alice", 1000, 700, domain.Reservation{OrderID: "o-1", Amount: 300})
-	})
-
-	t.Run("ReserveOncePerOrderAmongOtherReservations", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		for _, o := range []string{"o-1", "o-2", "o-3", "o-1", "o-3", "o-2"} {
-			if err := s.ReserveCredit(t.Context(), "alice", o, 100); err != nil {
-				t.Fatalf("ReserveCredit %s: %v", o, err)
-			}
-		}
-		wantCredit(t, s, "alice", 1000, 700, domain.Reservation{OrderID: "o-1", Amount: 100},
-			domain.Reservation{OrderID: "o-2", Amount: 100}, domain.Reservation{OrderID: "o-3", Amount: 100})
-		// An order holding credit is not refused for lack of credit.
-		if err := s.ReserveCredit(t.Context(), "alice", "o-4", 700); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.ReserveCredit(t.Context(), "alice", "o-2", 100); err != nil {
-			t.Fatalf("ReserveCredit again with nothing left: %v", err)
-		}
-		wantCredit(t, s, "alice", 1000, 0, domain.Reservation{OrderID: "o-1", Amount: 100},
-			domain.Reservation{OrderID: "o-2", Amount: 100}, domain.Reservation{OrderID: "o-3", Amount: 100},
-			domain.Reservation{OrderID: "o-4", Amount: 700})
-	})
-
-	t.Run("ReserveForSeveralOrdersDownToZero", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		for _, r := range []struct {
-			order  string
-			amount int64
-		}{{"o-1", 300}, {"o-2", 700}} {
-			if err := s.ReserveCredit(t.Context(), "alice", r.order, r.amount); err != nil {
-				t.Fatalf("ReserveCredit %s: %v", r.order, err)
-			}
-		}
-		wantCredit(t, s, "alice", 1000, 0,
-			domain.Reservation{OrderID: "o-1", Amount: 300}, domain.Reservation{OrderID: "o-2", Amount: 700})
-		err := s.ReserveCredit(t.Context(), "alice", "o-3", 1)
-		if !errors.Is(err, domain.ErrInsufficientCredit) {
-			t.Fatalf("ReserveCredit with nothing left: %v; want ErrInsufficientCredit", err)
-		}
-	})
-
-	t.Run("InsufficientCreditIsRefusedAndChangesNothing", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		if err := s.ReserveCredit(t.Context(), "alice", "o-1", 600); err != nil {
-			t.Fatal(err)
-		}
-		err := s.ReserveCredit(t.Context(), "alice", "o-2", 401)
-		if !errors.Is(err, domain.ErrInsufficientCredit) {
-			t.Fatalf("ReserveCredit: %v; want ErrInsufficientCredit", err)
-		}
-		wantKind(t, "ReserveCredit", err, domain.KindConflict)
-		wantCredit(t, s, "alice", 1000, 400, domain.Reservation{OrderID: "o-1", Amount: 600})
-	})
-
-	t.Run("UnknownCustomerIsRefused", func(t *testing.T) {
-		s := open(t)
-		err := s.ReserveCredit(t.Context(), "nobody", "o-1", 100)
-		if !errors.Is(err, domain.ErrUnknownCustomer) {
-			t.Fatalf("ReserveCredit: %v; want ErrUnknownCustomer", err)
-		}
-		wantKind(t, "ReserveCredit", err, domain.KindNotFound)
-	})
-
-	t.Run("ReleaseGivesBackOnce", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		for _, o := range []string{"o-1", "o-2"} {
-			if err := s.ReserveCredit(t.Context(), "alice", o, 200); err != nil {
+		mustCustomer(t, s, "alice", 1000)
+		for range 2 {
+			if err := reserve(s, "alice", "o-1", 400); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ok, err := s.ReleaseCredit(t.Context(), "alice", "o-1")
-		if err != nil || !ok {
-			t.Fatalf("first ReleaseCredit: %v, %v; want true, nil", ok, err)
+		if got := available(t, s, "alice"); got != 600 {
+			t.Errorf("available %d after reserving o-1 twice; want 600", got)
 		}
-		wantCredit(t, s, "alice", 1000, 800, domain.Reservation{OrderID: "o-2", Amount: 200})
-		ok, err = s.ReleaseCredit(t.Context(), "alice", "o-1")
-		if err != nil || ok {
-			t.Fatalf("second ReleaseCredit: %v, %v; want false, nil", ok, err)
+		if err := reserve(s, "alice", "o-2", 700); !errors.Is(err, domain.ErrInsufficientCredit) {
+			t.Errorf("reserving beyond the credit: %v; want insufficient credit", err)
 		}
-		wantCredit(t, s, "alice", 1000, 800, domain.Reservation{OrderID: "o-2", Amount: 200})
+		for range 2 {
+			if _, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { c.Release("o-1"); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := available(t, s, "alice"); got != 1000 {
+			t.Errorf("available %d after releasing o-1 twice; want 1000", got)
+		}
 	})
-
-	t.Run("ReleaseOfAnOrderHoldingNothingChangesNothing", func(t *testing.T) {
+	t.Run("ConcurrentReservationsNeverOverspend", func(t *testing.T) {
 		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		ok, err := s.ReleaseCredit(t.Context(), "alice", "o-9")
-		if err != nil || ok {
-			t.Fatalf("ReleaseCredit: %v, %v; want false, nil", ok, err)
+		mustCustomer(t, s, "dora", 30*10)
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Go(func() {
+				err := reserve(s, "dora", fmt.Sprintf("o-%d", i), 10)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case !errors.Is(err, domain.ErrInsufficientCredit):
+					t.Errorf("reserve o-%d: %v", i, err)
+				}
+			})
 		}
-		wantCredit(t, s, "alice", 1000, 1000)
-	})
-
-	t.Run("ReleaseForUnknownCustomerIsNotFound", func(t *testing.T) {
-		_, err := open(t).ReleaseCredit(t.Context(), "nobody", "o-1")
-		wantKind(t, "ReleaseCredit", err, domain.KindNotFound)
-	})
-
-	t.Run("AfterReleaseTheOrderCanReserveAgain", func(t *testing.T) {
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 1000)
-		if err := s.ReserveCredit(t.Context(), "alice", "o-1", 400); err != nil {
-			t.Fatal(err)
+		wg.Wait()
+		c, _ := s.Customer(t.Context(), "dora")
+		if ok.Load() != 30 || c.Available != 0 || len(c.Reservations) != 30 {
+			t.Errorf("%d reservations succeeded, %d recorded, %d available; want 30, 30, 0", ok.Load(), len(c.Reservations), c.Available)
 		}
-		if _, err := s.ReleaseCredit(t.Context(), "alice", "o-1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.ReserveCredit(t.Context(), "alice", "o-1", 500); err != nil {
-			t.Fatal(err)
-		}
-		wantCredit(t, s, "alice", 1000, 500, domain.Reservation{OrderID: "o-1", Amount: 500})
 	})
 }
 
-var (
-	vanilla6 = []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}
-	mixed2   = []events.Item{{Flavour: "lemon", Size: "S", Quantity: 2}, {Flavour: "carrot", Size: "XL", Quantity: 1}}
-)
-
-func newOrder(id, customer string, items []events.Item, at time.Time) domain.Order {
-	return domain.NewOrder(events.OrderCreated{OrderID: id, CustomerID: customer, Items: items},
-		"test/"+id+"-created", at)
+func newOrder(id, customer, refused string, at time.Time) domain.Order {
+	d := events.OrderCreated{OrderID: id, CustomerID: customer, Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}
+	o := domain.NewOrder(d, "test "+id, refused, at)
+	o.Outbox = nil
+	return o
 }
 
-func mustCreateOrder(t *testing.T, s domain.Store, o domain.Order) domain.Order {
+func mustOrder(t *testing.T, s domain.Store, o domain.Order) {
 	t.Helper()
-	got, created, err := s.CreateOrder(t.Context(), o)
-	if err != nil || !created {
+	if _, created, err := s.CreateOrder(t.Context(), o); err != nil || !created {
 		t.Fatalf("CreateOrder %s: created %v, %v", o.ID, created, err)
-	}
-	return got
-}
-
-func mustOrder(t *testing.T, s domain.Store, id string) domain.Order {
-	t.Helper()
-	o, err := s.Order(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Order %s: %v", id, err)
-	}
-	return o
-}
-
-// normalised makes two records of the same order deeply comparable: times
-// in UTC, empty lists as nil.
-func normalised(o domain.Order) domain.Order {
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	if len(o.Items) == 0 {
-		o.Items = nil
-	}
-	if len(o.History) == 0 {
-		o.History = nil
-	}
-	h := make([]domain.Step, len(o.History))
-	for i, s := range o.History {
-		s.At = s.At.UTC()
-		h[i] = s
-	}
-	if o.History != nil {
-		o.History = h
-	}
-	return o
-}
-
-func wantOrder(t *testing.T, what string, got, want domain.Order) {
-	t.Helper()
-	if g, w := normalised(got), normalised(want); !reflect.DeepEqual(g, w) {
-		t.Errorf("%s:\n got  %+v\n want %+v", what, g, w)
 	}
 }
 
 func orders(t *testing.T, open Open) {
-	t.Run("CreateThenGetReturnsTheSameOrder", func(t *testing.T) {
-		s := open(t)
-		want := newOrder("o-1", "alice", mixed2, t0)
-		got := mustCreateOrder(t, s, want)
-		wantOrder(t, "CreateOrder", got, want)
-		wantOrder(t, "Order", mustOrder(t, s, "o-1"), want)
-	})
+	s := open(t)
+	for i, id := range []string{"o-b", "o-a", "o-c"} {
+		mustOrder(t, s, newOrder(id, "alice", "", t0.Add(time.Duration(i)*time.Second)))
+	}
+	stored, created, err := s.CreateOrder(t.Context(), newOrder("o-a", "bob", "", t0))
+	if err != nil || created || stored.CustomerID != "alice" {
+		t.Errorf("creating o-a again: created %v, stored %+v, %v; want the first kept", created, stored, err)
+	}
+	_, err = s.Order(t.Context(), "o-none")
+	wantKind(t, "unknown order", err, domain.KindNotFound)
 
-	t.Run("AnOrderWithoutItemsIsKept", func(t *testing.T) {
-		// order-created records an order whose items it cannot price
-		// without them, and answers it as invalid.
-		s := open(t)
-		want := newOrder("o-1", "alice", nil, t0)
-		mustCreateOrder(t, s, want)
-		wantOrder(t, "Order", mustOrder(t, s, "o-1"), want)
-		if _, created, err := s.CreateOrder(t.Context(), newOrder("o-1", "alice", nil, t0.Add(time.Second))); err != nil || created {
-			t.Fatalf("the same order again: created %v, %v; want false, nil", created, err)
-		}
-	})
+	step := func(id, status, key string) error {
+		_, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
+			return o.Apply(domain.To(status, "test", "", key, t0))
+		})
+		return err
+	}
+	if err := step("o-a", events.StatusApproved, "k-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := step("o-a", events.StatusApproved, "k-1"); !errors.Is(err, domain.ErrDuplicate) {
+		t.Errorf("the same event again: %v; want ErrDuplicate", err)
+	}
+	wantKind(t, "a step that does not fit", step("o-a", events.StatusBaked, "k-2"), domain.KindConflict)
+	wantKind(t, "a step of an unknown order", step("o-none", events.StatusApproved, "k-3"), domain.KindNotFound)
+	if o, _ := s.Order(t.Context(), "o-a"); o.Status != events.StatusApproved || len(o.History) != 2 || len(o.Outbox) != 1 {
+		t.Errorf("o-a is %s with %d steps and %d outbox messages; want approved, 2, 1", o.Status, len(o.History), len(o.Outbox))
+	}
 
-	t.Run("CreatingTheSameOrderTwiceHasOneEffect", func(t *testing.T) {
-		s := open(t)
-		first := newOrder("o-1", "alice", vanilla6, t0)
-		mustCreateOrder(t, s, first)
-		if _, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusApproved, "x", "", "test/a", t0)); err != nil {
+	tests := []struct {
+		status string
+		limit  int
+		want   []string
+	}{
+		{"", 0, []string{"o-b", "o-a", "o-c"}},
+		{"", 2, []string{"o-b", "o-a"}},
+		{events.StatusCreated, 0, []string{"o-b", "o-c"}},
+		{events.StatusShipped, 0, nil},
+	}
+	for _, tt := range tests {
+		got, err := s.Orders(t.Context(), tt.status, tt.limit)
+		if err != nil {
 			t.Fatal(err)
 		}
-		stored := mustOrder(t, s, "o-1")
-		again := newOrder("o-1", "alice", vanilla6, t0.Add(time.Hour))
-		got, created, err := s.CreateOrder(t.Context(), again)
-		if err != nil || created {
-			t.Fatalf("second CreateOrder: created %v, %v; want false, nil", created, err)
+		var ids []string
+		for _, o := range got {
+			ids = append(ids, o.ID)
 		}
-		wantOrder(t, "second CreateOrder returns the stored order", got, stored)
-		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), stored)
-	})
+		if fmt.Sprint(ids) != fmt.Sprint(tt.want) {
+			t.Errorf("Orders(%q, %d) = %v; want %v (oldest first)", tt.status, tt.limit, ids, tt.want)
+		}
+	}
+}
 
-	t.Run("ReusingAnIDWithOtherContentIsAConflict", func(t *testing.T) {
-		cases := []struct {
-			name  string
-			other domain.Order
-		}{
-			{"OtherCustomer", newOrder("o-1", "bob", vanilla6, t0)},
-			{"OtherItems", newOrder("o-1", "alice", mixed2, t0)},
-			{"NoItems", newOrder("o-1", "alice", nil, t0)},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				s := open(t)
-				first := newOrder("o-1", "alice", vanilla6, t0)
-				mustCreateOrder(t, s, first)
-				_, created, err := s.CreateOrder(t.Context(), tc.other)
-				if created {
-					t.Error("created is true")
-				}
-				wantKind(t, "CreateOrder", err, domain.KindConflict)
-				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
-			})
-		}
-	})
+// recorder is a publisher that records what it delivers and fails while
+// failing is set.
+type recorder struct {
+	mu      sync.Mutex
+	failing bool
+	got     []string
+}
 
-	t.Run("UnknownOrderIsNotFound", func(t *testing.T) {
-		_, err := open(t).Order(t.Context(), "o-404")
-		wantKind(t, "Order", err, domain.KindNotFound)
-	})
+func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failing {
+		return errors.New("broker down")
+	}
+	r.got = append(r.got, e.Type())
+	return nil
+}
 
-	t.Run("OrdersListsAStateOldestFirst", func(t *testing.T) {
-		s := open(t)
-		// Created out of time order; o-c and o-d at the same time.
-		for _, o := range []struct {
-			id  string
-			min int
-		}{{"o-b", 2}, {"o-a", 3}, {"o-d", 1}, {"o-c", 1}, {"o-e", 4}, {"o-f", 0}} {
-			mustCreateOrder(t, s, newOrder(o.id, "alice", vanilla6, t0.Add(time.Duration(o.min)*time.Minute)))
+func outbox(t *testing.T, open Open) {
+	s := open(t)
+	mustCustomer(t, s, "alice", 10_000)
+	if err := reserve(s, "alice", "o-1", 1200); err != nil {
+		t.Fatal(err)
+	}
+	mustOrder(t, s, newOrder("o-1", "alice", "", t0))
+	mustOrder(t, s, newOrder("o-2", "alice", "", t0))
+
+	// A unit of work that fails after emitting stores neither state nor messages.
+	_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+		if err := o.Apply(domain.To(events.StatusApproved, "x", "", "k-a", t0)); err != nil {
+			return err
 		}
-		for _, id := range []string{"o-a", "o-e"} {
-			if _, err := s.Advance(t.Context(), id, domain.To(events.StatusApproved, "x", "", "test/"+id, t0)); err != nil {
+		return errors.New("refused after emitting")
+	})
+	if o, _ := s.Order(t.Context(), "o-1"); err == nil || o.Status != events.StatusCreated || len(o.Outbox) != 0 {
+		t.Fatalf("a failed unit of work left %s with %d messages (%v)", o.Status, len(o.Outbox), err)
+	}
+	if ids, _ := s.Pending(t.Context(), 10); len(ids) != 0 {
+		t.Errorf("pending %v; want none", ids)
+	}
+
+	// The state change and what it emits are stored together, and wait.
+	for _, id := range []string{"o-2", "o-1"} {
+		if _, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
+			return o.Fail(events.FailureReport{OrderID: id, By: "x", Reason: "oven"}, "k-f"+id, t0)
+		}); err == nil {
+			t.Fatalf("failing created order %s: want a conflict", id)
+		}
+		if _, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
+			return o.Decide(events.CreditValidated{OrderID: id, CustomerID: "alice", Valid: false, Reason: events.ReasonInsufficientCredit}, "x", "k-c"+id, t0)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // o-2's messages are the older
+	}
+	ids, err := s.Pending(t.Context(), 10)
+	if err != nil || fmt.Sprint(ids) != "[o-2 o-1]" {
+		t.Fatalf("pending %v (%v); want [o-2 o-1], oldest first", ids, err)
+	}
+
+	// The process dies before it publishes: a later relay delivers it all,
+	// and a relay whose broker is down delivers nothing and loses nothing.
+	pub := &recorder{failing: true}
+	relay := dispatch.NewRelay(s, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := relay.Drain(t.Context(), "o-1"); err == nil {
+		t.Error("Drain with the broker down: no error")
+	}
+	if o, _ := s.Order(t.Context(), "o-1"); len(o.Outbox) != 2 {
+		t.Errorf("o-1 has %d messages after a failed delivery; want both kept (release, status-changed)", len(o.Outbox))
+	}
+	pub.failing = false
+	for range 2 {
+		for _, id := range []string{"o-1", "o-2"} {
+			if err := relay.Drain(t.Context(), id); err != nil {
 				t.Fatal(err)
 			}
 		}
-		cases := []struct {
-			status string
-			limit  int
-			want   []string
-		}{
-			{"", 0, []string{"o-f", "o-c", "o-d", "o-b", "o-a", "o-e"}},
-			{events.StatusCreated, 0, []string{"o-f", "o-c", "o-d", "o-b"}},
-			{events.StatusCreated, 2, []string{"o-f", "o-c"}},
-			{events.StatusApproved, 0, []string{"o-a", "o-e"}},
-			{events.StatusApproved, 10, []string{"o-a", "o-e"}},
-			{events.StatusShipped, 0, nil},
-		}
-		for _, tc := range cases {
-			t.Run(fmt.Sprintf("status=%q,limit=%d", tc.status, tc.limit), func(t *testing.T) {
-				list, err := s.Orders(t.Context(), tc.status, tc.limit)
-				if err != nil {
-					t.Fatalf("Orders: %v", err)
-				}
-				var ids []string
-				for _, o := range list {
-					ids = append(ids, o.ID)
-					if tc.status != "" && o.Status != tc.status {
-						t.Errorf("order %s is %s", o.ID, o.Status)
-					}
-				}
-				if !reflect.DeepEqual(ids, tc.want) {
-					t.Errorf("Orders(%q, %d) = %v; want %v", tc.status, tc.limit, ids, tc.want)
+	}
+	if ids, _ := s.Pending(t.Context(), 10); len(ids) != 0 {
+		t.Errorf("pending %v after delivery; want none", ids)
+	}
+	if fmt.Sprint(pub.got) != "[com.cupcakes.order.status-changed com.cupcakes.order.status-changed]" {
+		t.Errorf("delivered %v; want each status change once", pub.got)
+	}
+	if got := available(t, s, "alice"); got != 10_000 {
+		t.Errorf("available %d; want the 1200 o-1 held given back once", got)
+	}
+}
+
+func moneyRule(t *testing.T, open Open) {
+	s := open(t)
+	mustOrder(t, s, newOrder("o-poor", "mallory", events.ReasonInsufficientCredit, t0))
+	mustOrder(t, s, newOrder("o-held", "alice", "", t0))
+	var approvals atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		for _, v := range []events.CreditValidated{
+			{OrderID: "o-poor", CustomerID: "mallory", Amount: 0, Valid: true},
+			{OrderID: "o-poor", CustomerID: "mallory", Amount: 1200, Valid: true},
+			{OrderID: "o-held", CustomerID: "alice", Amount: 1200, Valid: true},
+		} {
+			wg.Go(func() {
+				_, err := s.UpdateOrder(context.Background(), v.OrderID, func(o *domain.Order) error {
+					return o.Decide(v, "forger", fmt.Sprintf("forged-%d", i), t0)
+				})
+				switch {
+				case err == nil:
+					approvals.Add(1)
+				case domain.KindOf(err) != domain.KindConflict:
+					t.Errorf("verdict %+v: %v", v, err)
 				}
 			})
-		}
-	})
-}
-
-// the happy path, in order.
-var forward = []string{
-	events.StatusApproved, events.StatusMixed, events.StatusBaked,
-	events.StatusDecorated, events.StatusPackaged, events.StatusShipped,
-}
-
-// orderIn creates o-1 and advances it to status along the happy path.
-func orderIn(t *testing.T, s domain.Store, status string) domain.Order {
-	t.Helper()
-	o := mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
-	for i, st := range forward {
-		if o.Status == status {
-			break
-		}
-		var err error
-		o, err = s.Advance(t.Context(), "o-1", domain.To(st, "station", "", fmt.Sprintf("test/step-%d", i), t0.Add(time.Duration(i+1)*time.Second)))
-		if err != nil {
-			t.Fatalf("Advance to %s: %v", st, err)
 		}
 	}
-	if o.Status != status {
-		t.Fatalf("could not bring the order to %s", status)
+	wg.Wait()
+	poor, _ := s.Order(t.Context(), "o-poor")
+	held, _ := s.Order(t.Context(), "o-held")
+	if poor.Status != events.StatusCreated || held.Status != events.StatusApproved || approvals.Load() != 1 {
+		t.Errorf("o-poor %s, o-held %s, %d approvals; want created, approved, exactly 1", poor.Status, held.Status, approvals.Load())
 	}
-	return o
-}
-
-func advance(t *testing.T, open Open) {
-	t.Run("HappyPathThroughEveryState", func(t *testing.T) {
-		s := open(t)
-		want := mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
-		for i, st := range forward {
-			tr := domain.To(st, "station-"+st, "", "test/e-"+st, t0.Add(time.Duration(i+1)*time.Minute))
-			if err := want.Apply(tr); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Advance(t.Context(), "o-1", tr)
-			if err != nil {
-				t.Fatalf("Advance to %s: %v", st, err)
-			}
-			wantOrder(t, "Advance to "+st, got, want)
-			wantOrder(t, "Order after "+st, mustOrder(t, s, "o-1"), want)
-		}
-		if n := len(want.History); n != 1+len(forward) {
-			t.Errorf("history has %d steps; want %d", n, 1+len(forward))
-		}
-	})
-
-	t.Run("CancelRecordsTheReason", func(t *testing.T) {
-		s := open(t)
-		mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
-		got, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusCancelled, "order-created", events.ReasonInsufficientCredit, "test/v", t0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status != events.StatusCancelled || got.Reason != events.ReasonInsufficientCredit {
-			t.Errorf("status %s, reason %q", got.Status, got.Reason)
-		}
-		last := got.History[len(got.History)-1]
-		if last.Status != events.StatusCancelled || last.Reason != events.ReasonInsufficientCredit || last.Event != "test/v" {
-			t.Errorf("last step %+v", last)
-		}
-		wantOrder(t, "stored", mustOrder(t, s, "o-1"), got)
-	})
-
-	t.Run("WrongStateIsRefusedAndChangesNothing", func(t *testing.T) {
-		cases := []struct{ from, to string }{
-			{events.StatusCreated, events.StatusMixed},
-			{events.StatusCreated, events.StatusShipped},
-			{events.StatusCreated, events.StatusFailed},
-			{events.StatusApproved, events.StatusApproved},
-			{events.StatusApproved, events.StatusCancelled},
-			{events.StatusMixed, events.StatusDecorated},
-			{events.StatusShipped, events.StatusFailed},
-			{events.StatusShipped, events.StatusMixed},
-		}
-		for _, tc := range cases {
-			t.Run(tc.from+"->"+tc.to, func(t *testing.T) {
-				s := open(t)
-				before := orderIn(t, s, tc.from)
-				got, err := s.Advance(t.Context(), "o-1", domain.To(tc.to, "x", "why", "test/wrong", t0.Add(time.Hour)))
-				wantKind(t, "Advance", err, domain.KindConflict)
-				if errors.Is(err, domain.ErrDuplicate) {
-					t.Errorf("error %v is ErrDuplicate", err)
-				}
-				wantOrder(t, "order returned with the error", got, before)
-				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
-			})
-		}
-	})
-
-	t.Run("CancelledAndFailedAreFinal", func(t *testing.T) {
-		for _, end := range []string{events.StatusCancelled, events.StatusFailed} {
-			t.Run(end, func(t *testing.T) {
-				s := open(t)
-				from := events.StatusCreated
-				if end == events.StatusFailed {
-					from = events.StatusMixed
-				}
-				orderIn(t, s, from)
-				before, err := s.Advance(t.Context(), "o-1", domain.To(end, "x", "r", "test/end", t0))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, to := range append([]string{events.StatusFailed, events.StatusCancelled}, forward...) {
-					_, err := s.Advance(t.Context(), "o-1", domain.To(to, "x", "", "test/after-"+to, t0))
-					wantKind(t, "Advance "+end+"->"+to, err, domain.KindConflict)
-				}
-				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
-			})
-		}
-	})
-
-	t.Run("AnEarlierEventIsADuplicateToo", func(t *testing.T) {
-		s := open(t)
-		shipped := orderIn(t, s, events.StatusShipped)
-		for i := range forward {
-			key := fmt.Sprintf("test/step-%d", i)
-			_, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusFailed, "x", "", key, t0))
-			if !errors.Is(err, domain.ErrDuplicate) {
-				t.Fatalf("event %s again: %v; want ErrDuplicate", key, err)
-			}
-		}
-		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), shipped)
-	})
-
-	t.Run("DuplicateEventReturnsErrDuplicateAndChangesNothing", func(t *testing.T) {
-		s := open(t)
-		mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
-		first, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusApproved, "x", "", "test/e1", t0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The same event again, whatever transition it asks for now.
-		for _, to := range []string{events.StatusApproved, events.StatusMixed, events.StatusFailed} {
-			got, err := s.Advance(t.Context(), "o-1", domain.To(to, "y", "", "test/e1", t0.Add(time.Minute)))
-			if !errors.Is(err, domain.ErrDuplicate) {
-				t.Fatalf("Advance to %s with a seen event: %v; want ErrDuplicate", to, err)
-			}
-			wantOrder(t, "order returned with ErrDuplicate", got, first)
-		}
-		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
-	})
-
-	t.Run("UnknownOrderIsNotFound", func(t *testing.T) {
-		_, err := open(t).Advance(t.Context(), "o-404", domain.To(events.StatusApproved, "x", "", "test/e", t0))
-		wantKind(t, "Advance", err, domain.KindNotFound)
-	})
-
-	t.Run("FailFromEveryKitchenState", func(t *testing.T) {
-		for _, from := range []string{events.StatusApproved, events.StatusMixed, events.StatusBaked,
-			events.StatusDecorated, events.StatusPackaged} {
-			t.Run(from, func(t *testing.T) {
-				s := open(t)
-				orderIn(t, s, from)
-				got, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusFailed, "baker", "oven broke", "test/fail", t0.Add(time.Hour)))
-				if err != nil {
-					t.Fatalf("fail from %s: %v", from, err)
-				}
-				if got.Status != events.StatusFailed || got.Reason != "oven broke" || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
-					t.Errorf("failed order: status %s, reason %q, updatedAt %v", got.Status, got.Reason, got.UpdatedAt)
-				}
-				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), got)
-			})
-		}
-	})
-
-	t.Run("FailureReleasesCredit", func(t *testing.T) {
-		// What the kitchen does on a failure: the order fails, its credit
-		// comes back, once.
-		s := open(t)
-		mustCreateCustomer(t, s, "alice", 5000)
-		o := orderIn(t, s, events.StatusBaked)
-		if err := s.ReserveCredit(t.Context(), "alice", "o-1", o.Amount); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Advance(t.Context(), "o-1", domain.To(events.StatusFailed, "baker", "burnt", "test/f", t0)); err != nil {
-			t.Fatal(err)
-		}
-		for i, want := range []bool{true, false} {
-			ok, err := s.ReleaseCredit(t.Context(), "alice", "o-1")
-			if err != nil || ok != want {
-				t.Fatalf("ReleaseCredit #%d: %v, %v; want %v", i+1, ok, err, want)
-			}
-		}
-		wantCredit(t, s, "alice", 5000, 5000)
-	})
-}
-
-func processed(t *testing.T, open Open) {
-	t.Run("UnknownKeyHasNoReply", func(t *testing.T) {
-		reply, ok, err := open(t).ProcessedReply(t.Context(), "src/never")
-		if err != nil || ok || reply != nil {
-			t.Fatalf("ProcessedReply: %q, %v, %v; want nil, false, nil", reply, ok, err)
-		}
-	})
-
-	t.Run("ReplyRoundTrips", func(t *testing.T) {
-		cases := []struct {
-			name  string
-			reply []byte
-		}{
-			{"JSON", []byte(`{"specversion":"1.0","id":"r-1","type":"com.cupcakes.order.mixed","data":{"orderId":"o-1"}}`)},
-			{"Nil", nil},
-			{"NotUTF8", []byte{0xff, 0x00, 0xfe}},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				s := open(t)
-				if err := s.MarkProcessed(t.Context(), "src/e1", tc.reply); err != nil {
-					t.Fatalf("MarkProcessed: %v", err)
-				}
-				reply, ok, err := s.ProcessedReply(t.Context(), "src/e1")
-				if err != nil || !ok {
-					t.Fatalf("ProcessedReply: %v, %v; want true, nil", ok, err)
-				}
-				if string(reply) != string(tc.reply) {
-					t.Errorf("reply %q; want %q", reply, tc.reply)
-				}
-			})
-		}
-	})
-
-	t.Run("MarkingTwiceKeepsTheFirstReply", func(t *testing.T) {
-		s := open(t)
-		ctx := t.Context()
-		if err := s.MarkProcessed(ctx, "src/e1", []byte(`{"first":true}`)); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.MarkProcessed(ctx, "src/e1", []byte(`{"second":true}`)); err != nil {
-			t.Fatalf("second MarkProcessed: %v", err)
-		}
-		if err := s.MarkProcessed(ctx, "src/e1", nil); err != nil {
-			t.Fatalf("third MarkProcessed: %v", err)
-		}
-		reply, ok, err := s.ProcessedReply(ctx, "src/e1")
-		if err != nil || !ok || string(reply) != `{"first":true}` {
-			t.Fatalf("ProcessedReply: %q, %v, %v; want the first reply", reply, ok, err)
-		}
-		if _, ok, _ := s.ProcessedReply(ctx, "src/e2"); ok {
-			t.Error("another key is marked too")
-		}
-	})
 }

@@ -188,7 +188,7 @@ func TestComposeRunsEachFunctionAndTheAPIFromOneImage(t *testing.T) {
 		return s
 	}
 	seen := map[string]bool{}
-	for _, b := range events.Bindings {
+	for _, b := range events.Pipeline {
 		s := check(b.Function, b.Function)
 		seen[b.Function] = true
 		if len(s.Ports) != 0 {

@@ -18,7 +18,9 @@ import (
 )
 
 // replies lists the event types each function can reply with (CONTRACT.md:
-// the auto-mode reply, and credit-validated's cancellation).
+// the auto-mode reply, and credit-validated's cancellation): the contract,
+// written out here to check events.Pipeline, which everything else derives
+// from, against it.
 var replies = map[string][]string{
 	events.FuncOrderCreated:    {events.TypeCreditValidated},
 	events.FuncCreditValidated: {events.TypeMixed, events.TypeCancelled},
@@ -33,12 +35,7 @@ var notificationTypes = []string{events.TypeShipped, events.TypeCancelled, event
 
 // defaultTopics are the contract topics, as the product's configuration
 // names them by default.
-var defaultTopics = config.Topics{
-	OrderRequests: events.TopicOrderRequests, OrderValidations: events.TopicOrderValidations,
-	ReadyToBake: events.TopicReadyToBake, ReadyToDecorate: events.TopicReadyToDecorate,
-	ReadyToPackage: events.TopicReadyToPackage, ReadyToShip: events.TopicReadyToShip,
-	OrderUpdates: events.TopicOrderUpdates, DeadLetters: events.TopicDeadLetters,
-}
+var defaultTopics config.Config
 
 var contractTopics = []string{
 	events.TopicOrderRequests, events.TopicOrderValidations, events.TopicReadyToBake,
@@ -50,15 +47,15 @@ var contractTopics = []string{
 func topicOf(typ string) string { return defaultTopics.ForType(typ) }
 
 func TestReplyTableMatchesTheContract(t *testing.T) {
-	if len(replies) != len(events.Bindings) {
-		t.Fatalf("replies table has %d functions, the contract %d", len(replies), len(events.Bindings))
+	if len(replies) != len(events.Pipeline) {
+		t.Fatalf("replies table has %d functions, the contract %d", len(replies), len(events.Pipeline))
 	}
-	for _, b := range events.Bindings {
-		if topicOf(b.Type) != b.Topic {
-			t.Errorf("%s: config routes %s to %s, the bindings say %s", b.Function, b.Type, topicOf(b.Type), b.Topic)
+	for _, b := range events.Pipeline {
+		if topicOf(b.Takes) != b.Topic {
+			t.Errorf("%s: config routes %s to %s, the bindings say %s", b.Function, b.Takes, topicOf(b.Takes), b.Topic)
 		}
-		if len(replies[b.Function]) == 0 {
-			t.Errorf("%s: no reply types listed", b.Function)
+		if !slices.Equal(b.Replies, replies[b.Function]) {
+			t.Errorf("%s: the pipeline says it replies %v, the contract %v", b.Function, b.Replies, replies[b.Function])
 		}
 	}
 }
@@ -108,7 +105,7 @@ func TestBaseHasNamespaceConfigTopicsSinksAndServices(t *testing.T) {
 		t.Error("create-topics is not idempotent (--if-not-exists)")
 	}
 	// The function services and the API service.
-	for _, b := range events.Bindings {
+	for _, b := range events.Pipeline {
 		s.checkFunctionService(t, b.Function)
 	}
 	s.checkAPIService(t)
@@ -121,7 +118,7 @@ func TestSourceFlavourWiring(t *testing.T) {
 	if len(s.brokers)+len(s.triggers) != 0 {
 		t.Error("the source flavour must not contain a Broker or Triggers")
 	}
-	for _, b := range events.Bindings {
+	for _, b := range events.Pipeline {
 		t.Run(b.Function, func(t *testing.T) {
 			var src *kafkasource.KafkaSource
 			for _, ks := range s.sources {
@@ -228,14 +225,14 @@ func TestBrokerFlavourWiring(t *testing.T) {
 		}
 		s.checkDelivery(t, "Trigger "+tr.Name, tr.Spec.Delivery)
 	}
-	for _, b := range events.Bindings {
-		tr := byType[b.Type]
+	for _, b := range events.Pipeline {
+		tr := byType[b.Takes]
 		if tr == nil {
-			t.Errorf("no Trigger for %s", b.Type)
+			t.Errorf("no Trigger for %s", b.Takes)
 			continue
 		}
 		if svc := s.serviceRef(tr.Spec.Subscriber); svc != b.Function {
-			t.Errorf("Trigger %s delivers %s to %+v, want Service %s", tr.Name, b.Type, tr.Spec.Subscriber, b.Function)
+			t.Errorf("Trigger %s delivers %s to %+v, want Service %s", tr.Name, b.Takes, tr.Spec.Subscriber, b.Function)
 		}
 	}
 	for _, typ := range notificationTypes {
@@ -280,7 +277,7 @@ func TestBrokerFlavourWiring(t *testing.T) {
 			}
 		}
 	}
-	for _, b := range events.Bindings {
+	for _, b := range events.Pipeline {
 		if !read[b.Topic] {
 			t.Errorf("events published on %s (by the API service) never reach the Broker", b.Topic)
 		}

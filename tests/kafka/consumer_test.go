@@ -157,11 +157,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestConsumerRetriesATransientFailureAndCommitsOnlyAfterSuccess(t *testing.T) {
 	addr := broker.Start(t, 1)
 	var calls atomic.Int32
-	stop := runConsumer(t, addr, "retry", func(context.Context, cloudevents.Event) (*cloudevents.Event, error) {
+	stop := runConsumer(t, addr, "retry", func(context.Context, cloudevents.Event) error {
 		if calls.Add(1) < 3 {
-			return nil, errors.New("store unavailable")
+			return errors.New("store unavailable")
 		}
-		return nil, nil
+		return nil
 	}, 5)
 	produceEvents(t, addr, "retry", stepEvent(t, "o-1"))
 	waitFor(t, "the third attempt", func() bool { return calls.Load() >= 3 })
@@ -180,12 +180,12 @@ func TestConsumerRetriesATransientFailureAndCommitsOnlyAfterSuccess(t *testing.T
 func TestConsumerDeadLettersAPermanentFailureAndMovesOn(t *testing.T) {
 	addr := broker.Start(t, 1)
 	var calls atomic.Int32
-	stop := runConsumer(t, addr, "perm", func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	stop := runConsumer(t, addr, "perm", func(_ context.Context, e cloudevents.Event) error {
 		calls.Add(1)
 		if e.Subject() == "o-bad" {
-			return nil, domain.Errorf(domain.KindConflict, "order o-bad is shipped")
+			return domain.Errorf(domain.KindConflict, "order o-bad is shipped")
 		}
-		return nil, nil
+		return nil
 	}, 5)
 	produceEvents(t, addr, "perm", stepEvent(t, "o-bad"), stepEvent(t, "o-good"))
 	waitFor(t, "both events", func() bool { return calls.Load() >= 2 })
@@ -205,39 +205,22 @@ func TestConsumerDeadLettersAPermanentFailureAndMovesOn(t *testing.T) {
 func TestConsumerStoppedWhileRetryingLeavesTheEventForTheNextRun(t *testing.T) {
 	addr := broker.Start(t, 1)
 	var failing atomic.Int32
-	stop := runConsumer(t, addr, "again", func(context.Context, cloudevents.Event) (*cloudevents.Event, error) {
+	stop := runConsumer(t, addr, "again", func(context.Context, cloudevents.Event) error {
 		failing.Add(1)
-		return nil, errors.New("broker for replies down")
+		return errors.New("broker for replies down")
 	}, 1000)
 	produceEvents(t, addr, "again", stepEvent(t, "o-1"))
 	waitFor(t, "a failing attempt", func() bool { return failing.Load() >= 2 })
 	stop() // shutting down mid-retry: not done, not marked
 
 	var handled atomic.Int32
-	stop = runConsumer(t, addr, "again", func(context.Context, cloudevents.Event) (*cloudevents.Event, error) {
+	stop = runConsumer(t, addr, "again", func(context.Context, cloudevents.Event) error {
 		handled.Add(1)
-		return nil, nil
+		return nil
 	}, 5)
 	waitFor(t, "redelivery", func() bool { return handled.Load() == 1 })
 	stop()
 	if off := committed(t, addr, "g-again", "again"); off != 1 {
-		t.Errorf("committed offset %d, want 1", off)
-	}
-}
-
-func TestConsumerPublishesTheReplyBeforeMarking(t *testing.T) {
-	addr := broker.Start(t, 1)
-	stop := runConsumer(t, addr, "reply", func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-		r, err := events.Reply(events.TypeBaked, "test", e.Subject(), events.KitchenStep{OrderID: e.Subject(), By: "auto-baker"})
-		return &r, err
-	}, 5)
-	produceEvents(t, addr, "reply", stepEvent(t, "o-7"))
-	replies := broker.ReadAll(t, addr, "replies", 1, 10*time.Second)
-	stop()
-	if len(replies) != 1 || string(replies[0].Key) != "o-7" || broker.Header(replies[0], "ce_type") != events.TypeBaked {
-		t.Fatalf("replies %v", replies)
-	}
-	if off := committed(t, addr, "g-reply", "reply"); off != 1 {
 		t.Errorf("committed offset %d, want 1", off)
 	}
 }

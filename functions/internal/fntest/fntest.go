@@ -5,6 +5,7 @@ package fntest
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -51,34 +52,128 @@ func Event(tb testing.TB, t, orderID string, data any) cloudevents.Event {
 }
 
 // OrderIn stores order orderID for alice (6 M vanilla, 1200 cents, credit
-// reserved) and walks it to status.
+// reserved) and walks it to status, with an empty outbox.
 func OrderIn(tb testing.TB, s *bolt.Store, orderID, status string) domain.Order {
 	tb.Helper()
 	ctx := context.Background()
 	d := events.OrderCreated{OrderID: orderID, CustomerID: "alice", Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}
-	o, _, err := s.CreateOrder(ctx, domain.NewOrder(d, "test "+uuid.NewString(), time.Now()))
-	if err != nil {
+	o := domain.NewOrder(d, "test "+uuid.NewString(), "", time.Now())
+	if _, err := s.UpdateCustomer(ctx, "alice", func(c *domain.Customer) error { return c.Reserve(orderID, o.Amount) }); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.ReserveCredit(ctx, "alice", orderID, o.Amount); err != nil {
+	if _, _, err := s.CreateOrder(ctx, o); err != nil {
 		tb.Fatal(err)
 	}
 	path := []string{events.StatusApproved, events.StatusMixed, events.StatusBaked, events.StatusDecorated, events.StatusPackaged, events.StatusShipped}
 	if status == events.StatusCancelled {
 		path = []string{events.StatusCancelled}
 	}
-	for _, st := range path {
-		if o.Status == status {
-			break
+	o, err := s.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
+		for _, st := range path {
+			if o.Status == status {
+				break
+			}
+			if err := o.Apply(domain.To(st, "test", "", "test "+uuid.NewString(), time.Now())); err != nil {
+				return err
+			}
 		}
-		if o, err = s.Advance(ctx, orderID, domain.To(st, "test", "", "test "+uuid.NewString(), time.Now())); err != nil {
-			tb.Fatal(err)
-		}
+		o.Outbox = nil
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 	if o.Status != status {
 		tb.Fatalf("could not walk order to %s", status)
 	}
 	return o
+}
+
+// Refused stores order orderID for alice (6 M vanilla, 1200 cents) as
+// order-created records an order whose credit it refused for reason: created,
+// holding no credit, with an empty outbox.
+func Refused(tb testing.TB, s *bolt.Store, orderID, reason string) domain.Order {
+	tb.Helper()
+	d := events.OrderCreated{OrderID: orderID, CustomerID: "alice", Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}
+	o := domain.NewOrder(d, "test "+uuid.NewString(), reason, time.Now())
+	o.Outbox = nil
+	if _, created, err := s.CreateOrder(context.Background(), o); err != nil || !created {
+		tb.Fatalf("create order %s: created %v, %v", orderID, created, err)
+	}
+	return o
+}
+
+// Order returns the stored order id.
+func Order(tb testing.TB, s *bolt.Store, id string) domain.Order {
+	tb.Helper()
+	o, err := s.Order(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+// Available returns the credit customer id has available.
+func Available(tb testing.TB, s *bolt.Store, id string) int64 {
+	tb.Helper()
+	c, err := s.Customer(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c.Available
+}
+
+// Data decodes the JSON data of e into a value of type T.
+func Data[T any](tb testing.TB, e cloudevents.Event) T {
+	tb.Helper()
+	var v T
+	if err := json.Unmarshal(e.Data(), &v); err != nil {
+		tb.Fatalf("data of %s: %v", e.Type(), err)
+	}
+	return v
+}
+
+// Statuses returns the states of an order's history, oldest first.
+func Statuses(o domain.Order) []string {
+	out := make([]string, len(o.History))
+	for i, s := range o.History {
+		out[i] = s.Status
+	}
+	return out
+}
+
+// Emitted returns the events waiting in an order's outbox, oldest first
+// (credit releases as "release").
+func Emitted(tb testing.TB, s *bolt.Store, orderID string) []cloudevents.Event {
+	tb.Helper()
+	o, err := s.Order(context.Background(), orderID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []cloudevents.Event
+	for _, m := range o.Outbox {
+		if m.Release > 0 {
+			e := cloudevents.NewEvent()
+			e.SetType("release")
+			out = append(out, e)
+			continue
+		}
+		e, err := domain.DecodeMessage(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Types lists the types of es.
+func Types(es []cloudevents.Event) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Type()
+	}
+	return out
 }
 
 // Drain returns the notifications waiting on sub.

@@ -4,8 +4,10 @@
 //	go run ./cmd/ferretdb -addr 127.0.0.1:27017 -dir ./ferretdb-data
 //	MONGODB_URI=mongodb://127.0.0.1:27017/ go run ../cmd/cupcake-factory
 //
-// It is a test tool, not for production: see the package ferret docs for
-// what FerretDB does differently from MongoDB.
+// Clients connect to -addr through the test harness's proxy, which runs
+// write commands one at a time: FerretDB on its own loses concurrent updates
+// of one document. It is a test tool, not for production: see the package
+// ferret docs for what FerretDB does differently from MongoDB.
 package main
 
 import (
@@ -39,7 +41,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
 		os.Exit(1)
 	}
-	fmt.Println("FerretDB listening; MONGODB_URI=" + s.URI)
+	fmt.Println("FerretDB listening behind its proxy; MONGODB_URI=" + s.URI)
+	log.Info("FerretDB's own address, without the proxy", slog.String("uri", s.DirectURI))
 	<-ctx.Done()
 	s.Close()
 }

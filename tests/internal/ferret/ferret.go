@@ -1,13 +1,27 @@
 // Package ferret starts a MongoDB wire-protocol server for tests: FerretDB v1
-// embedded, with its SQLite handler in a temporary directory, on a free
-// 127.0.0.1 port.
+// embedded, with its SQLite handler in a temporary directory, behind a small
+// proxy of our own (proxy.go) on a free 127.0.0.1 port.
 //
 // FerretDB is good for functional tests of a MongoDB store: CRUD, $inc, $push,
 // $pull, conditional updates, unique indexes and duplicate-key errors work as
-// in MongoDB. It is not a proof of atomicity: it has no transactions, no
-// positional updates, and concurrent updates of one document from a pooled
-// client can lose writes (a read-modify-write in its SQLite handler), which
-// real MongoDB never does. Concurrency safety is proven on the embedded store.
+// in MongoDB. It has no transactions and no positional updates.
+//
+// On its own, FerretDB v1.24.2 also loses concurrent updates of one
+// document: update and findAndModify read the document with a plain SELECT,
+// apply the operators in Go and write it back in another transaction,
+// without checking the filter again. MongoDB applies each single-document
+// write atomically, and the stores rely on that. The proxy restores it: it
+// forwards bytes both ways and lets one write command (insert, update,
+// delete, findAndModify) run at a time, from its request until its reply;
+// reads pass through. Through the proxy (Server.URI, what Start returns),
+// concurrent conditional updates come out exact, so tests can prove
+// single-document atomicity on a MongoDB-protocol store (see
+// TestProxyKeepsSingleDocumentUpdatesAtomic). Server.DirectURI is
+// FerretDB's own address, without that guarantee.
+//
+// The URIs name no compressors, and must not: FerretDB v1 does not offer
+// compression, so the driver does not compress, and the proxy, which could
+// not tell a compressed write from a read, drops a connection that does.
 package ferret
 
 import (
@@ -19,6 +33,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,17 +42,24 @@ import (
 
 // Server is a running FerretDB.
 type Server struct {
-	// URI is the MongoDB connection string of the server
-	// (mongodb://127.0.0.1:PORT/).
+	// URI is the MongoDB connection string to use
+	// (mongodb://127.0.0.1:PORT/): the proxy, which runs write commands one
+	// at a time so that concurrent updates of one document are not lost.
 	URI string
+	// DirectURI is FerretDB's own address, without the proxy: concurrent
+	// updates of one document through it can be lost. It is there to show
+	// that, not to test a store with.
+	DirectURI string
 
+	proxy  *proxy
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // Options tune a server; the zero value is fine.
 type Options struct {
-	// Addr is the TCP address to listen on; "" means a free 127.0.0.1 port.
+	// Addr is the TCP address clients connect to (the proxy's); "" means a
+	// free 127.0.0.1 port. FerretDB itself listens on a free 127.0.0.1 port.
 	Addr string
 	// Dir keeps the SQLite files; "" means a new temporary directory that
 	// Close removes.
@@ -74,7 +96,7 @@ func Run(ctx context.Context, opts Options) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
@@ -91,17 +113,28 @@ func Run(ctx context.Context, opts Options) (*Server, error) {
 		_ = f.Run(runCtx)
 	}()
 	// MongoDBURI waits for the listener to be bound.
-	s := &Server{URI: f.MongoDBURI(), cancel: cancel, done: done}
-	if err := s.wait(ctx); err != nil {
+	s := &Server{DirectURI: f.MongoDBURI(), cancel: cancel, done: done}
+	target := hostOf(s.DirectURI)
+	if err := s.wait(ctx, target); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.proxy, err = startProxy(ctx, addr, target, logger)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	// No compressors: see the package doc.
+	s.URI = "mongodb://" + s.proxy.ln.Addr().String() + "/"
 	return s, nil
 }
 
-func (s *Server) wait(ctx context.Context) error {
-	host := s.URI[len("mongodb://"):]
-	host = host[:len(host)-1] // trailing "/"
+// hostOf returns HOST:PORT of a mongodb://HOST:PORT/ URI.
+func hostOf(uri string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+}
+
+func (s *Server) wait(ctx context.Context, host string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", host)
@@ -115,8 +148,11 @@ func (s *Server) wait(ctx context.Context) error {
 	}
 }
 
-// Close stops the server and removes its temporary directory.
+// Close stops the proxy and the server and removes its temporary directory.
 func (s *Server) Close() {
+	if s.proxy != nil {
+		s.proxy.close()
+	}
 	s.cancel()
 	select {
 	case <-s.done:
@@ -125,7 +161,8 @@ func (s *Server) Close() {
 }
 
 // Start starts a server for the test and stops it when the test ends. It
-// returns the MongoDB URI to connect to (mongodb://127.0.0.1:PORT/).
+// returns the MongoDB URI to connect to (mongodb://127.0.0.1:PORT/), the
+// proxy's.
 // FERRETDB_LOG=1 in the environment shows FerretDB's debug log.
 func Start(tb testing.TB) string {
 	tb.Helper()

@@ -1,0 +1,270 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/functions"
+	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
+	"github.com/cupcake-factory/cupcake-factory/functions/kitchen"
+	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
+	"github.com/cupcake-factory/cupcake-factory/infra/config"
+	"github.com/cupcake-factory/cupcake-factory/infra/kafka"
+	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
+	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
+	"github.com/cupcake-factory/cupcake-factory/infra/notify"
+)
+
+// Transport carries events between functions. Its adapters: dispatch.Local
+// (in-process) and infra/kafka (a topic per event type).
+type Transport interface {
+	Publish(ctx context.Context, e cloudevents.Event) error
+	Start(ctx context.Context, handle func(context.Context, cloudevents.Event) error) error
+	Close(ctx context.Context) error
+}
+
+// App is the running system, put together from the configuration: the
+// store, the functions this process runs behind a router, the transport,
+// the relay of the outboxes, and the live notification hub.
+type App struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Store   domain.Store
+	Hub     *notify.Hub
+	Router  *dispatch.Router
+	Metrics *metrics.Counters
+
+	transport Transport
+	ingress   dispatch.Publisher // where events from outside go: the transport, or the functions here
+	relay     *dispatch.Relay
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
+}
+
+// NewLogger returns the JSON logger at the configured level.
+func NewLogger(cfg config.Config) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// Open opens the store, connects the transport, starts the configured
+// functions and the relay.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	a.Metrics.Describe(dispatch.EventsTotal, "CloudEvents handled by the functions, by type and outcome (handled, refused, failed).")
+	if err := a.connect(); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	a.relay = dispatch.NewRelay(store, a.transport, log)
+	if err := a.register(); err != nil {
+		_ = a.Close(ctx)
+		return nil, err
+	}
+	if cfg.SeedDemo {
+		if err := a.seedDemo(ctx); err != nil {
+			_ = a.Close(ctx)
+			return nil, err
+		}
+	}
+	if err := a.transport.Start(ctx, a.Router.Handle); err != nil {
+		_ = a.Close(ctx)
+		return nil, err
+	}
+	relayCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopRelay, a.relayDone = cancel, make(chan struct{})
+	go func() { defer close(a.relayDone); a.relay.Run(relayCtx) }()
+	log.Info("cupcake-factory started", "functions", cfg.Functions, "kitchen", cfg.KitchenMode, "store", storeName(cfg))
+	return a, nil
+}
+
+// connect chooses the transport: without KAFKA_BROKERS everything is
+// in-process; with them, events travel over Kafka, unless KAFKA_CONSUME is
+// false (Knative delivers the events over HTTP and routes the replies), and
+// then Kafka carries only the notifications.
+func (a *App) connect() error {
+	cfg := a.Config
+	a.transport, a.ingress = dispatch.Local{Router: a.Router, Notifier: a.Hub}, a.Router
+	if len(cfg.KafkaBrokers) == 0 {
+		return nil
+	}
+	opts := kafka.Options{
+		Brokers: cfg.KafkaBrokers, GroupPrefix: cfg.KafkaGroupPrefix, InstanceID: cfg.KafkaInstanceID, ContentMode: cfg.KafkaContentMode,
+		DeadLetters: cfg.DeadLetters(), Updates: cfg.OrderUpdates(), TopicFor: cfg.ForType,
+		Retry: kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+	}
+	if cfg.KafkaConsume {
+		opts.Notify = a.Hub
+		for _, name := range cfg.Functions {
+			s, _ := events.StepNamed(name)
+			opts.Bindings = append(opts.Bindings, kafka.Binding{Function: name, Type: s.Takes, Topic: cfg.ForType(s.Takes)})
+		}
+	}
+	k, err := kafka.NewTransport(opts, a.Log)
+	if err != nil {
+		return err
+	}
+	if cfg.KafkaConsume {
+		a.transport, a.ingress = k, k
+		return nil
+	}
+	a.transport = notifyOver{Local: dispatch.Local{Router: a.Router, Notifier: k}, kafka: k}
+	return nil
+}
+
+// notifyOver is the in-process transport whose notifications go to Kafka.
+type notifyOver struct {
+	dispatch.Local
+	kafka *kafka.Transport
+}
+
+func (n notifyOver) Close(ctx context.Context) error { return n.kafka.Close(ctx) }
+
+func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
+	if cfg.MongoURI != "" {
+		return mongo.Open(ctx, cfg.MongoURI, cfg.MongoDatabase)
+	}
+	return bolt.Open(cfg.DataDir)
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.MongoURI != "" {
+		return "mongodb"
+	}
+	return "embedded (" + cfg.DataDir + ")"
+}
+
+// register routes the types of the functions named in FUNCTIONS.
+func (a *App) register() error {
+	for _, name := range a.Config.Functions {
+		step, _ := events.StepNamed(name)
+		h, err := functions.New(step, a.Store, a.Config.Auto())
+		if err != nil {
+			return err
+		}
+		a.Router.Register(step.Takes, name, h, dispatch.Recover(a.Log), dispatch.Log(a.Log),
+			dispatch.Count(a.Metrics), dispatch.DrainAfter(a.relay, a.Log))
+	}
+	return nil
+}
+
+// DemoCustomer is created at start-up (SEED_DEMO) so that a first curl works.
+var DemoCustomer = domain.NewCustomer{ID: "alice", Name: "Alice Demo", CreditLimit: 50_000}
+
+func (a *App) seedDemo(ctx context.Context) error {
+	_, err := a.CreateCustomer(ctx, DemoCustomer)
+	if err != nil && domain.KindOf(err) != domain.KindConflict {
+		return fmt.Errorf("seed demo customer: %w", err)
+	}
+	return nil
+}
+
+// CreateCustomer checks and stores a new customer.
+func (a *App) CreateCustomer(ctx context.Context, in domain.NewCustomer) (domain.Customer, error) {
+	if err := in.Validate(); err != nil {
+		return domain.Customer{}, err
+	}
+	return a.Store.CreateCustomer(ctx, in.Customer(time.Now()))
+}
+
+// SetCreditLimit changes a customer's credit limit.
+func (a *App) SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error) {
+	return a.Store.UpdateCustomer(ctx, id, func(c *domain.Customer) error {
+		c.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		return c.SetCreditLimit(limit)
+	})
+}
+
+// Ingest takes an event from outside (HTTP): it is checked completely
+// before anything is written, given the order id as subject and
+// partitionkey if it came without (the record key over Kafka), and sent on.
+// The reply is the first event the functions here emitted that none of them
+// takes (nil over Kafka: there the replies travel on). Notification types
+// are taken only by a process consuming Kafka, which forwards them to the
+// updates topic: on Knative a function's reply may reach the API service to
+// be routed by type. The chain runs to its end even if the caller goes away.
+func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	var orderID string
+	if events.IsNotification(e.Type()) {
+		if len(a.Config.KafkaBrokers) == 0 || !a.Config.KafkaConsume {
+			return nil, domain.Errorf(domain.KindInvalid,
+				"event type %q is a notification; only a process publishing to Kafka forwards it", e.Type())
+		}
+		var u events.OrderUpdate
+		if err := events.DecodePayload(e, &u); err != nil {
+			return nil, err
+		}
+		orderID = u.OrderID
+	} else {
+		_, id, err := events.DecodeData(e)
+		if err != nil {
+			return nil, err
+		}
+		orderID = id
+	}
+	if e.Subject() == "" {
+		e.SetSubject(orderID)
+	}
+	if _, ok := e.Extensions()[events.ExtPartitionKey]; !ok {
+		e.SetExtension(events.ExtPartitionKey, orderID)
+	}
+	var reply dispatch.Reply
+	if err := a.ingress.Publish(dispatch.WithReply(context.WithoutCancel(ctx), &reply), e); err != nil {
+		return nil, err
+	}
+	return reply.Event(), nil
+}
+
+// Publish is Ingest for events the REST API made.
+func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	return a.Ingest(ctx, e)
+}
+
+// ReportFailure fails an order at a station's report; the release of its
+// credit and the failed event are delivered from its outbox at once.
+func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error) {
+	o, err := kitchen.ReportFailure(ctx, a.Store, r, key)
+	if err != nil {
+		return o, err
+	}
+	if err := a.relay.Drain(context.WithoutCancel(ctx), o.ID); err != nil {
+		a.Log.WarnContext(ctx, "outbox not delivered yet; the relay retries", "order", o.ID, "error", err)
+	}
+	return o, nil
+}
+
+// Ready checks the store.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Close stops the relay and the transport (finishing events in hand), and
+// then the store.
+func (a *App) Close(ctx context.Context) error {
+	if a.stopRelay != nil {
+		a.stopRelay()
+		<-a.relayDone
+	}
+	var errs []error
+	if a.transport != nil {
+		errs = append(errs, a.transport.Close(ctx))
+	}
+	errs = append(errs, a.Store.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,132 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cupcake-factory/cupcake-factory/events"
+)
+
+// Customer is a customer with a credit line. Available is the credit left
+// after the reservations of its orders. Reservations remember which orders
+// hold credit, so reserving for the same order twice reserves once.
+type Customer struct {
+	ID           string        `json:"customerId" bson:"_id"`
+	Name         string        `json:"name" bson:"name"`
+	CreditLimit  int64         `json:"creditLimit" bson:"creditLimit"`
+	Available    int64         `json:"availableCredit" bson:"availableCredit"`
+	Reservations []Reservation `json:"-" bson:"reservations"`
+	CreatedAt    time.Time     `json:"createdAt" bson:"createdAt"`
+	UpdatedAt    time.Time     `json:"updatedAt" bson:"updatedAt"`
+}
+
+// Reservation is the credit an order holds.
+type Reservation struct {
+	OrderID string `json:"orderId" bson:"orderId"`
+	Amount  int64  `json:"amount" bson:"amount"`
+}
+
+// NewCustomer is the input of customer creation.
+type NewCustomer struct {
+	ID          string `json:"customerId"`
+	Name        string `json:"name"`
+	CreditLimit int64  `json:"creditLimit"`
+}
+
+// MaxCreditLimit bounds a credit limit (one hundred million, in cents).
+const MaxCreditLimit = 10_000_000_000
+
+// Validate checks the input of customer creation.
+func (c NewCustomer) Validate() error {
+	var p []string
+	if !events.ValidID(c.ID) {
+		p = append(p, "customerId is required: letters, digits, '-' or '_', at most 64 characters")
+	}
+	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
+		p = append(p, "name is required, at most 200 characters")
+	}
+	if err := ValidateCreditLimit(c.CreditLimit); err != nil {
+		p = append(p, err.Error())
+	}
+	if len(p) > 0 {
+		return &events.ValidationError{Problems: p}
+	}
+	return nil
+}
+
+// Customer returns the record of a new customer.
+func (c NewCustomer) Customer(now time.Time) Customer {
+	now = now.UTC().Truncate(time.Millisecond)
+	return Customer{ID: c.ID, Name: c.Name, CreditLimit: c.CreditLimit, Available: c.CreditLimit, CreatedAt: now, UpdatedAt: now}
+}
+
+// ValidateCreditLimit checks a credit limit in cents.
+func ValidateCreditLimit(limit int64) error {
+	if limit < 0 || limit > MaxCreditLimit {
+		return &events.ValidationError{Problems: []string{
+			fmt.Sprintf("creditLimit must be 0..%d cents, got %d", int64(MaxCreditLimit), limit)}}
+	}
+	return nil
+}
+
+// Credit errors.
+var (
+	ErrUnknownCustomer    = &Error{Kind: KindNotFound, Message: events.ReasonUnknownCustomer}
+	ErrInsufficientCredit = &Error{Kind: KindConflict, Message: events.ReasonInsufficientCredit}
+)
+
+// Reserve takes amount from c's available credit for orderID. Reserving the
+// same amount for an order that already holds it changes nothing; another
+// amount for the same order is a conflict (the order id was reused).
+func (c *Customer) Reserve(orderID string, amount int64) error {
+	if r, ok := c.Reservation(orderID); ok {
+		if r.Amount != amount {
+			return Errorf(KindConflict, "order %s already holds %d cents of customer %s, not %d", orderID, r.Amount, c.ID, amount)
+		}
+		return nil
+	}
+	if c.Available < amount {
+		return fmt.Errorf("customer %s has %d cents available, order %s needs %d: %w",
+			c.ID, c.Available, orderID, amount, ErrInsufficientCredit)
+	}
+	c.Available -= amount
+	c.Reservations = append(c.Reservations, Reservation{OrderID: orderID, Amount: amount})
+	return nil
+}
+
+// Release gives back the credit orderID holds; it reports whether there was any.
+func (c *Customer) Release(orderID string) bool {
+	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
+	if i < 0 {
+		return false
+	}
+	c.Available += c.Reservations[i].Amount
+	c.Reservations = slices.Delete(c.Reservations, i, i+1)
+	return true
+}
+
+// Reservation returns the credit orderID holds of c.
+func (c Customer) Reservation(orderID string) (Reservation, bool) {
+	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
+	if i < 0 {
+		return Reservation{}, false
+	}
+	return c.Reservations[i], true
+}
+
+// SetCreditLimit changes the limit, keeping the reservations; it refuses a
+// limit below what is already reserved.
+func (c *Customer) SetCreditLimit(limit int64) error {
+	if err := ValidateCreditLimit(limit); err != nil {
+		return err
+	}
+	reserved := c.CreditLimit - c.Available
+	if limit < reserved {
+		return Errorf(KindConflict, "customer %s has %d cents reserved; the credit limit cannot go below that", c.ID, reserved)
+	}
+	c.Available = limit - reserved
+	c.CreditLimit = limit
+	return nil
+}

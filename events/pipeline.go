@@ -1,0 +1,105 @@
+package events
+
+import "slices"
+
+// Step is one function of the pipeline, as Watermill's router.AddHandler
+// states a handler: its name, the event type it takes, the topic that type
+// travels on and the types it may answer with. Kitchen steps also name the
+// order state they record, the station that does them, the notification that
+// tells that station of new work, and the REST path a station reports on.
+type Step struct {
+	Function string   // name, as in FUNCTIONS and the manifests
+	Takes    string   // the event type it handles
+	Topic    string   // the default Kafka topic of that type
+	Replies  []string // the event types it may answer with
+
+	Records string // kitchen: the order state it records
+	Station string // kitchen: who does the step (?station= of the notifications)
+	Inform  string // kitchen: the notification telling Station of work waiting
+	Route   string // kitchen: POST /api/v1/order/<Route> reports the step
+}
+
+// Pipeline is the one statement of the pipeline's shape, in flow order.
+// Routing, Kafka bindings, configuration defaults, the live notifications'
+// station queues, the REST step routes and the order's state machine derive
+// from it, and the deployment manifests are checked against it. A new
+// kitchen step is a new row here (and a state in Statuses); a new kind of
+// function is a row and a package under functions/.
+var Pipeline = []Step{
+	{Function: FuncOrderCreated, Takes: TypeOrderCreated, Topic: TopicOrderRequests,
+		Replies: []string{TypeCreditValidated}},
+	{Function: FuncCreditValidated, Takes: TypeCreditValidated, Topic: TopicOrderValidations,
+		Replies: []string{TypeMixed, TypeCancelled}},
+	{Function: FuncMixed, Takes: TypeMixed, Topic: TopicReadyToBake, Replies: []string{TypeBaked},
+		Records: StatusMixed, Station: "mixer", Inform: "InformNewOrderToMix", Route: "mix"},
+	{Function: FuncBaked, Takes: TypeBaked, Topic: TopicReadyToDecorate, Replies: []string{TypeDecorated},
+		Records: StatusBaked, Station: "baker", Inform: "InformNewOrderToBake", Route: "bake"},
+	{Function: FuncDecorated, Takes: TypeDecorated, Topic: TopicReadyToPackage, Replies: []string{TypePackaged},
+		Records: StatusDecorated, Station: "decorator", Inform: "InformNewOrderToDecorate", Route: "decorate"},
+	{Function: FuncPackaged, Takes: TypePackaged, Topic: TopicReadyToShip, Replies: []string{TypeShipped},
+		Records: StatusPackaged, Station: "packaging", Inform: "InformNewOrderToPackage", Route: "box"},
+}
+
+// Kitchen returns the kitchen steps, in the order an order passes them.
+func Kitchen() []Step {
+	var out []Step
+	for _, s := range Pipeline {
+		if s.Records != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FunctionNames returns the function names in pipeline order.
+func FunctionNames() []string {
+	names := make([]string, len(Pipeline))
+	for i, s := range Pipeline {
+		names[i] = s.Function
+	}
+	return names
+}
+
+// StepFor returns the step that handles events of type t.
+func StepFor(t string) (Step, bool) {
+	i := slices.IndexFunc(Pipeline, func(s Step) bool { return s.Takes == t })
+	if i < 0 {
+		return Step{}, false
+	}
+	return Pipeline[i], true
+}
+
+// StepNamed returns the step of the function called name.
+func StepNamed(name string) (Step, bool) {
+	i := slices.IndexFunc(Pipeline, func(s Step) bool { return s.Function == name })
+	if i < 0 {
+		return Step{}, false
+	}
+	return Pipeline[i], true
+}
+
+// TopicOf returns the default topic of events of type t: the topic of the
+// step that takes it, or the updates topic for notifications.
+func TopicOf(t string) string {
+	if s, ok := StepFor(t); ok {
+		return s.Topic
+	}
+	return TopicOrderUpdates
+}
+
+// WaitingFor returns the kitchen step an order in state status waits for:
+// the first kitchen step waits on approved orders, each later one on the
+// state its predecessor records.
+func WaitingFor(status string) (Step, bool) {
+	prev := StatusApproved
+	for _, s := range Kitchen() {
+		if status == prev {
+			return s, true
+		}
+		prev = s.Records
+	}
+	return Step{}, false
+}
+
+// AutoBy is who does a kitchen step in auto mode.
+func (s Step) AutoBy() string { return "auto-" + s.Station }

@@ -1,0 +1,175 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/cupcake-factory/cupcake-factory/domain"
+)
+
+// Publisher sends an event on its way: to the function that takes it, to a
+// Kafka topic, to the live hub. It returns once the event is delivered or
+// acknowledged.
+type Publisher interface {
+	Publish(ctx context.Context, e cloudevents.Event) error
+}
+
+// OutboxStore is what the relay reads and changes.
+type OutboxStore interface {
+	Order(ctx context.Context, id string) (domain.Order, error)
+	UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error)
+	UpdateCustomer(ctx context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error)
+	Pending(ctx context.Context, limit int) ([]string, error)
+}
+
+// ErrNoRoute is a publisher's answer for an event it has nowhere to send
+// right now (a reply only a waiting HTTP caller could take). The message
+// stays in the outbox: a redelivery of the event that caused it drains it
+// again, and it is dropped once older than NoRouteExpiry.
+var ErrNoRoute = errors.New("no route for this event here")
+
+// NoRouteExpiry bounds how long a message nobody can take stays.
+const NoRouteExpiry = 10 * time.Minute
+
+// Relay delivers outbox messages and removes each only after its delivery:
+// events through the publisher, credit releases to the customer (the saga's
+// second step). Delivery is at least once; every receiver is idempotent.
+// Messages of one order are delivered in order: a drain that finds one in
+// flight in this process (the drain delivering it may be the caller, as
+// in-process chains nest) stops there, and the drain that holds it goes on
+// with the rest.
+type Relay struct {
+	store OutboxStore
+	pub   Publisher
+	log   *slog.Logger
+	// Interval is how often the background round looks for messages left
+	// over (by a crash, a broker that was down), and Grace how old a message
+	// must be before that round takes it, so that it does not race the
+	// handler that is delivering it right now.
+	Interval, Grace time.Duration
+
+	inflight sync.Map // message id → struct{}
+}
+
+// NewRelay returns a relay delivering through pub.
+func NewRelay(s OutboxStore, pub Publisher, log *slog.Logger) *Relay {
+	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second}
+}
+
+// Drain delivers the messages of one order's outbox, oldest first.
+func (r *Relay) Drain(ctx context.Context, orderID string) error {
+	o, err := r.store.Order(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	for len(o.Outbox) > 0 {
+		done, claimed, failed := r.deliverAll(ctx, o)
+		if len(done) > 0 {
+			o, err = r.store.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
+				o.Delivered(done...)
+				return nil
+			})
+		}
+		for _, id := range claimed {
+			r.inflight.Delete(id)
+		}
+		switch {
+		case failed != nil:
+			return failed
+		case err != nil:
+			return fmt.Errorf("remove delivered messages of order %s: %w", orderID, err)
+		case len(done) == 0:
+			return nil // the rest is in flight elsewhere or waits for a caller
+		}
+	}
+	return nil
+}
+
+// deliverAll delivers o's messages in order until one fails.
+func (r *Relay) deliverAll(ctx context.Context, o domain.Order) (done, claimed []string, failed error) {
+	for _, m := range o.Outbox {
+		if _, busy := r.inflight.LoadOrStore(m.ID, struct{}{}); busy {
+			// Another drain is delivering it: what follows waits for it,
+			// and that drain goes on with the rest once it is done.
+			return done, claimed, nil
+		}
+		claimed = append(claimed, m.ID)
+		err := r.deliver(ctx, o, m)
+		switch {
+		case err == nil:
+			done = append(done, m.ID)
+		case errors.Is(err, ErrNoRoute):
+			if time.Since(m.At) > NoRouteExpiry {
+				r.log.WarnContext(ctx, "dropping an outbox message nobody took", "order", o.ID, "message", m.ID)
+				done = append(done, m.ID)
+			}
+		case domain.Permanent(err):
+			// Refused for good (the order moved on meanwhile): as a
+			// consumer dead-letters it, the relay drops it with the reason.
+			r.log.WarnContext(ctx, "outbox message refused; dropped", "order", o.ID, "message", m.ID, "error", err)
+			done = append(done, m.ID)
+		default:
+			return done, claimed, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
+		}
+	}
+	return done, claimed, nil
+}
+
+func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) error {
+	if m.Release > 0 {
+		_, err := r.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
+			c.Release(o.ID) // once: a second release finds nothing held
+			return nil
+		})
+		if domain.KindOf(err) == domain.KindNotFound {
+			return nil
+		}
+		return err
+	}
+	e, err := domain.DecodeMessage(m)
+	if err != nil {
+		return err
+	}
+	return r.pub.Publish(ctx, e)
+}
+
+// Run delivers what earlier runs left in the outboxes: everything at once
+// at start-up, then every Interval what is older than Grace, until ctx ends.
+func (r *Relay) Run(ctx context.Context) {
+	grace := time.Duration(0)
+	for {
+		r.round(ctx, grace)
+		grace = r.Grace
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.Interval):
+		}
+	}
+}
+
+func (r *Relay) round(ctx context.Context, grace time.Duration) {
+	ids, err := r.store.Pending(ctx, 1000)
+	if err != nil {
+		r.log.WarnContext(ctx, "relay: list pending outboxes", "error", err)
+		return
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		o, err := r.store.Order(ctx, id)
+		if err != nil || len(o.Outbox) == 0 || time.Since(o.Outbox[0].At) < grace {
+			continue
+		}
+		if err := r.Drain(ctx, id); err != nil {
+			r.log.WarnContext(ctx, "relay: outbox not delivered yet", "order", id, "error", err)
+		}
+	}
+}
