@@ -161,7 +161,7 @@ func (o *Order) Decide(v events.CreditValidated, by, eventKey string, now time.T
 	if !v.Valid {
 		return o.end(To(events.StatusCancelled, by, v.Reason, eventKey, now))
 	}
-	if v.CustomerID != o.CustomerID || v.Amount != o.Amount || o.Reserved != o.Amount {
+	if o.Refused != "" || v.CustomerID != o.CustomerID || v.Amount != o.Amount || o.Reserved != o.Amount {
 		return Errorf(KindConflict, "order %s cannot be approved: it holds %d cents of customer %s, the verdict names %d cents of %s",
 			o.ID, o.Reserved, o.CustomerID, v.Amount, v.CustomerID)
 	}
@@ -192,7 +192,7 @@ func (o *Order) Emit(e cloudevents.Event) error {
 	if err != nil {
 		return Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), o.ID, err)
 	}
-	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: string(raw), At: time.Now().UTC()})
+	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: string(raw), At: time.Now().UTC().Truncate(time.Millisecond)})
 	return nil
 }
 

@@ -26,7 +26,7 @@ type Store interface {
 	// nothing is stored, and the order as it was is returned with the error.
 	UpdateOrder(ctx context.Context, id string, fn func(*Order) error) (Order, error)
 	// Pending lists the ids of orders whose outbox holds messages, the
-	// longest waiting first.
+	// longest waiting first; all of them for limit <= 0.
 	Pending(ctx context.Context, limit int) ([]string, error)
 
 	Ping(ctx context.Context) error

@@ -259,8 +259,11 @@ func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
 		return nil, fmt.Errorf("list pending orders: %w", err)
 	}
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.since.UnixNano(), b.since.UnixNano()) })
-	ids := make([]string, 0, min(limit, len(all)))
-	for _, e := range all[:min(limit, len(all))] {
+	if limit <= 0 || limit > len(all) {
+		limit = len(all)
+	}
+	ids := make([]string, 0, limit)
+	for _, e := range all[:limit] {
 		ids = append(ids, e.id)
 	}
 	return ids, nil

@@ -9,14 +9,20 @@ import (
 )
 
 // TestStoreConformance runs the store conformance suite against the
-// embedded store, a new file for each test.
+// embedded store, a new file for each test. Reopening opens the same file
+// again, as a restarted process does.
 func TestStoreConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) domain.Store {
-		s, err := bolt.Open(t.TempDir())
-		if err != nil {
-			t.Fatalf("open embedded store: %v", err)
+	storetest.Run(t, func(t *testing.T) (domain.Store, func() domain.Store) {
+		dir := t.TempDir()
+		open := func() domain.Store {
+			t.Helper()
+			s, err := bolt.Open(dir)
+			if err != nil {
+				t.Fatalf("open embedded store: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
 		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return open(), open
 	})
 }

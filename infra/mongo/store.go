@@ -348,7 +348,10 @@ func (s *Store) Orders(ctx context.Context, status string, limit int) ([]domain.
 // Pending lists the orders with undelivered messages, longest waiting first.
 func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "pendingSince", Value: 1}}).
-		SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit))
+		SetProjection(bson.D{{Key: "_id", Value: 1}})
+	if limit > 0 {
+		opts.SetLimit(int64(limit))
+	}
 	cur, err := s.orders.Find(ctx, bson.D{{Key: "pendingSince", Value: bson.D{{Key: "$exists", Value: true}}}}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb: list pending outboxes: %w", err)

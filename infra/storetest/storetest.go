@@ -1,16 +1,26 @@
 // Package storetest is the conformance suite of domain.Store: the same
 // tests, run against every implementation (the embedded store in
-// infra/bolt, the MongoDB store in tests/mongo), pin down what the functions
-// and the relay rely on: units of work that are atomic, an outbox stored
-// with the state it belongs to, and the money rule under concurrency.
+// infra/bolt, the MongoDB store in tests/mongo), pin down the behaviour the
+// functions rely on, edge cases included.
+//
+// A store is a set of units of work: the domain function passed to
+// UpdateOrder or UpdateCustomer runs on a record and the adapter stores the
+// result atomically, or nothing if the function fails. An order's outbox is
+// part of the order, so the suite proves on each store that a change and the
+// messages it emits are stored together or not at all, that they survive a
+// crash between the write and the publish, that the relay
+// (functions/dispatch) delivers them at least once and gives credit back
+// once, and that the money rule holds when verdicts and reservations race.
 package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,19 +33,27 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 )
 
-// Open returns an empty store for one test. It should close the store when
-// the test ends (t.Cleanup).
-type Open func(t *testing.T) domain.Store
+// Open returns an empty store for one test and closes it when the test ends
+// (t.Cleanup).
+//
+// reopen opens the same data again as a new store, as another process would
+// after a crash, and closes that store when the test ends too; a test calls
+// it only after closing the store it had. An adapter that cannot reopen its
+// data returns a nil reopen, and the tests that need it are skipped.
+type Open func(t *testing.T) (s domain.Store, reopen func() domain.Store)
 
 // Run runs the whole suite; each subtest gets a store of its own.
 func Run(t *testing.T, open Open) {
 	t.Run("Customers", func(t *testing.T) { customers(t, open) })
 	t.Run("Credit", func(t *testing.T) { credit(t, open) })
 	t.Run("Orders", func(t *testing.T) { orders(t, open) })
+	t.Run("UpdateOrder", func(t *testing.T) { updateOrder(t, open) })
 	t.Run("Outbox", func(t *testing.T) { outbox(t, open) })
-	t.Run("MoneyRuleUnderConcurrency", func(t *testing.T) { moneyRule(t, open) })
+	t.Run("Relay", func(t *testing.T) { relay(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { concurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
-		if err := open(t).Ping(t.Context()); err != nil {
+		s, _ := open(t)
+		if err := s.Ping(t.Context()); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
@@ -43,313 +61,1485 @@ func Run(t *testing.T, open Open) {
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 
-func mustCustomer(t *testing.T, s domain.Store, id string, limit int64) {
+// errRefused is what a unit of work's function fails with in the tests.
+var errRefused = errors.New("the function refused")
+
+func store(t *testing.T, open Open) domain.Store {
 	t.Helper()
-	c := domain.NewCustomer{ID: id, Name: "Customer " + id, CreditLimit: limit}.Customer(t0)
-	if _, err := s.CreateCustomer(t.Context(), c); err != nil {
+	s, _ := open(t)
+	return s
+}
+
+// ---- customers and credit ----
+
+func newCustomer(id string, limit int64) domain.Customer {
+	return domain.Customer{ID: id, Name: "Customer " + id, CreditLimit: limit, Available: limit, CreatedAt: t0, UpdatedAt: t0}
+}
+
+func mustCreateCustomer(t *testing.T, s domain.Store, id string, limit int64) {
+	t.Helper()
+	if _, err := s.CreateCustomer(t.Context(), newCustomer(id, limit)); err != nil {
 		t.Fatalf("CreateCustomer %s: %v", id, err)
+	}
+}
+
+func mustCustomer(t *testing.T, s domain.Store, id string) domain.Customer {
+	t.Helper()
+	c, err := s.Customer(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Customer %s: %v", id, err)
+	}
+	return c
+}
+
+// reserve reserves amount of customer's credit for order, as order-created does.
+func reserve(ctx context.Context, s domain.Store, customer, order string, amount int64) error {
+	_, err := s.UpdateCustomer(ctx, customer, func(c *domain.Customer) error { return c.Reserve(order, amount) })
+	return err
+}
+
+func mustReserve(t *testing.T, s domain.Store, customer, order string, amount int64) {
+	t.Helper()
+	if err := reserve(t.Context(), s, customer, order, amount); err != nil {
+		t.Fatalf("reserve %d of %s for %s: %v", amount, customer, order, err)
+	}
+}
+
+// release gives back the credit order holds of customer, as the relay does,
+// and reports whether there was any.
+func release(t *testing.T, s domain.Store, customer, order string) bool {
+	t.Helper()
+	var released bool
+	if _, err := s.UpdateCustomer(t.Context(), customer, func(c *domain.Customer) error {
+		released = c.Release(order)
+		return nil
+	}); err != nil {
+		t.Fatalf("release %s of %s: %v", order, customer, err)
+	}
+	return released
+}
+
+// wantCredit checks a customer's limit, available credit and the orders
+// holding credit, in the order they reserved it.
+func wantCredit(t *testing.T, s domain.Store, id string, limit, available int64, reservations ...domain.Reservation) {
+	t.Helper()
+	c := mustCustomer(t, s, id)
+	if c.CreditLimit != limit || c.Available != available {
+		t.Errorf("customer %s: creditLimit %d, availableCredit %d; want %d, %d", id, c.CreditLimit, c.Available, limit, available)
+	}
+	if len(c.Reservations) != 0 || len(reservations) != 0 {
+		if !reflect.DeepEqual(c.Reservations, reservations) {
+			t.Errorf("customer %s: reservations %+v; want %+v", id, c.Reservations, reservations)
+		}
+	}
+}
+
+func normalisedCustomer(c domain.Customer) domain.Customer {
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if len(c.Reservations) == 0 {
+		c.Reservations = nil
+	}
+	return c
+}
+
+func wantCustomer(t *testing.T, what string, got, want domain.Customer) {
+	t.Helper()
+	if g, w := normalisedCustomer(got), normalisedCustomer(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got  %+v\n want %+v", what, g, w)
 	}
 }
 
 func wantKind(t *testing.T, what string, err error, k domain.Kind) {
 	t.Helper()
-	if err == nil || domain.KindOf(err) != k {
-		t.Fatalf("%s: error %v; want a %s error", what, err, k)
+	if err == nil {
+		t.Fatalf("%s: no error; want a %s error", what, k)
 	}
-}
-
-func available(t *testing.T, s domain.Store, id string) int64 {
-	t.Helper()
-	c, err := s.Customer(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
+	if got := domain.KindOf(err); got != k {
+		t.Fatalf("%s: error %q is %s; want %s", what, err, got, k)
 	}
-	return c.Available
 }
 
 func customers(t *testing.T, open Open) {
-	s := open(t)
-	mustCustomer(t, s, "alice", 1000)
-	_, err := s.CreateCustomer(t.Context(), domain.NewCustomer{ID: "alice", Name: "Mallory", CreditLimit: 1}.Customer(t0))
-	wantKind(t, "second CreateCustomer", err, domain.KindConflict)
-	if c, _ := s.Customer(t.Context(), "alice"); c.Name != "Customer alice" || c.CreditLimit != 1000 || !c.CreatedAt.Equal(t0) {
-		t.Errorf("the first customer changed: %+v", c)
-	}
-	_, err = s.Customer(t.Context(), "nobody")
-	wantKind(t, "unknown customer", err, domain.KindNotFound)
-	_, err = s.UpdateCustomer(t.Context(), "nobody", func(*domain.Customer) error { return nil })
-	wantKind(t, "update of an unknown customer", err, domain.KindNotFound)
+	t.Run("CreateThenGetReturnsTheSameCustomer", func(t *testing.T) {
+		s := store(t, open)
+		want := newCustomer("alice", 50_000)
+		got, err := s.CreateCustomer(t.Context(), want)
+		if err != nil {
+			t.Fatalf("CreateCustomer: %v", err)
+		}
+		wantCustomer(t, "CreateCustomer", got, want)
+		wantCustomer(t, "Customer", mustCustomer(t, s, "alice"), want)
+	})
 
-	tests := []struct {
-		name          string
-		limit         int64
-		wantLimit     int64
-		wantAvailable int64
-		wantErr       domain.Kind
-	}{
-		{"raised", 2000, 2000, 1700, ""},
-		{"lowered to what is reserved", 300, 300, 0, ""},
-		{"below what is reserved is refused and changes nothing", 299, 300, 0, domain.KindConflict},
-	}
-	if _, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { return c.Reserve("o-1", 300) }); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { return c.SetCreditLimit(tt.limit) })
-			if tt.wantErr != "" {
-				wantKind(t, "SetCreditLimit", err, tt.wantErr)
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			c, _ := s.Customer(t.Context(), "alice")
-			if c.CreditLimit != tt.wantLimit || c.Available != tt.wantAvailable {
-				t.Errorf("limit %d available %d; want %d, %d", c.CreditLimit, c.Available, tt.wantLimit, tt.wantAvailable)
-			}
+	t.Run("CreatingAnExistingIDIsAConflictAndKeepsTheFirst", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 50_000)
+		mustReserve(t, s, "alice", "o-1", 300)
+		before := mustCustomer(t, s, "alice")
+		other := newCustomer("alice", 1)
+		other.Name = "Mallory"
+		_, err := s.CreateCustomer(t.Context(), other)
+		wantKind(t, "second CreateCustomer", err, domain.KindConflict)
+		wantCustomer(t, "the first customer", mustCustomer(t, s, "alice"), before)
+	})
+
+	t.Run("UnknownCustomerIsNotFound", func(t *testing.T) {
+		s := store(t, open)
+		_, err := s.Customer(t.Context(), "nobody")
+		wantKind(t, "Customer", err, domain.KindNotFound)
+		_, err = s.UpdateCustomer(t.Context(), "nobody", func(*domain.Customer) error {
+			t.Error("UpdateCustomer ran its function on a customer that does not exist")
+			return nil
 		})
-	}
-}
+		wantKind(t, "UpdateCustomer", err, domain.KindNotFound)
+		if _, err := s.Customer(t.Context(), "nobody"); domain.KindOf(err) != domain.KindNotFound {
+			t.Errorf("UpdateCustomer of an unknown customer created it: %v", err)
+		}
+	})
 
-func reserve(s domain.Store, customer, order string, amount int64) error {
-	_, err := s.UpdateCustomer(context.Background(), customer, func(c *domain.Customer) error { return c.Reserve(order, amount) })
-	return err
+	t.Run("SetCreditLimit", func(t *testing.T) {
+		// Each case starts from a limit of 1000 with 300 reserved by o-1.
+		cases := []struct {
+			name          string
+			id            string
+			limit         int64
+			wantKind      domain.Kind // "" for success
+			wantLimit     int64
+			wantAvailable int64
+		}{
+			{name: "RaiseKeepsReservations", id: "alice", limit: 5000, wantLimit: 5000, wantAvailable: 4700},
+			{name: "LowerAboveReserved", id: "alice", limit: 500, wantLimit: 500, wantAvailable: 200},
+			{name: "LowerToExactlyReserved", id: "alice", limit: 300, wantLimit: 300, wantAvailable: 0},
+			{name: "BelowReservedIsRefused", id: "alice", limit: 299, wantKind: domain.KindConflict, wantLimit: 1000, wantAvailable: 700},
+			{name: "ToZeroWithReservationsIsRefused", id: "alice", limit: 0, wantKind: domain.KindConflict, wantLimit: 1000, wantAvailable: 700},
+			{name: "NegativeIsInvalid", id: "alice", limit: -1, wantKind: domain.KindInvalid, wantLimit: 1000, wantAvailable: 700},
+			{name: "UnknownCustomerIsNotFound", id: "nobody", limit: 100, wantKind: domain.KindNotFound, wantLimit: 1000, wantAvailable: 700},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := store(t, open)
+				mustCreateCustomer(t, s, "alice", 1000)
+				mustReserve(t, s, "alice", "o-1", 300)
+				c, err := s.UpdateCustomer(t.Context(), tc.id, func(c *domain.Customer) error { return c.SetCreditLimit(tc.limit) })
+				if tc.wantKind != "" {
+					wantKind(t, "SetCreditLimit", err, tc.wantKind)
+				} else {
+					if err != nil {
+						t.Fatalf("SetCreditLimit: %v", err)
+					}
+					if c.CreditLimit != tc.wantLimit || c.Available != tc.wantAvailable {
+						t.Errorf("UpdateCustomer returned limit %d, available %d; want %d, %d",
+							c.CreditLimit, c.Available, tc.wantLimit, tc.wantAvailable)
+					}
+					wantCustomer(t, "stored customer", mustCustomer(t, s, "alice"), c)
+				}
+				wantCredit(t, s, "alice", tc.wantLimit, tc.wantAvailable, domain.Reservation{OrderID: "o-1", Amount: 300})
+				// The reservation still releases in full.
+				if !release(t, s, "alice", "o-1") {
+					t.Fatal("o-1 held no credit after SetCreditLimit")
+				}
+				wantCredit(t, s, "alice", tc.wantLimit, tc.wantLimit)
+			})
+		}
+	})
+
+	t.Run("AFailingUpdateStoresNothing", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 300)
+		before := mustCustomer(t, s, "alice")
+		_, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error {
+			c.Reservations[0].Amount = 1 // in place, in the slice as read
+			c.Name = "Mallory"
+			if err := c.Reserve("o-2", 400); err != nil {
+				return err
+			}
+			return errRefused
+		})
+		if !errors.Is(err, errRefused) {
+			t.Fatalf("UpdateCustomer: %v; want the function's error", err)
+		}
+		wantCustomer(t, "stored customer", mustCustomer(t, s, "alice"), before)
+	})
 }
 
 func credit(t *testing.T, open Open) {
-	t.Run("ReservedOncePerOrderAndReleasedOnce", func(t *testing.T) {
-		s := open(t)
-		mustCustomer(t, s, "alice", 1000)
-		for range 2 {
-			if err := reserve(s, "alice", "o-1", 400); err != nil {
-				t.Fatal(err)
-			}
+	t.Run("ReserveTakesTheAmountOncePerOrder", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		for range 3 {
+			mustReserve(t, s, "alice", "o-1", 300)
 		}
-		if got := available(t, s, "alice"); got != 600 {
-			t.Errorf("available %d after reserving o-1 twice; want 600", got)
+		wantCredit(t, s, "alice", 1000, 700, domain.Reservation{OrderID: "o-1", Amount: 300})
+	})
+
+	t.Run("ReserveOncePerOrderAmongOtherReservations", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		for _, o := range []string{"o-1", "o-2", "o-3", "o-1", "o-3", "o-2"} {
+			mustReserve(t, s, "alice", o, 100)
 		}
-		if err := reserve(s, "alice", "o-2", 700); !errors.Is(err, domain.ErrInsufficientCredit) {
-			t.Errorf("reserving beyond the credit: %v; want insufficient credit", err)
-		}
-		for range 2 {
-			if _, err := s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error { c.Release("o-1"); return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := available(t, s, "alice"); got != 1000 {
-			t.Errorf("available %d after releasing o-1 twice; want 1000", got)
+		wantCredit(t, s, "alice", 1000, 700, domain.Reservation{OrderID: "o-1", Amount: 100},
+			domain.Reservation{OrderID: "o-2", Amount: 100}, domain.Reservation{OrderID: "o-3", Amount: 100})
+		// An order holding credit is not refused for lack of credit.
+		mustReserve(t, s, "alice", "o-4", 700)
+		mustReserve(t, s, "alice", "o-2", 100)
+		wantCredit(t, s, "alice", 1000, 0, domain.Reservation{OrderID: "o-1", Amount: 100},
+			domain.Reservation{OrderID: "o-2", Amount: 100}, domain.Reservation{OrderID: "o-3", Amount: 100},
+			domain.Reservation{OrderID: "o-4", Amount: 700})
+	})
+
+	t.Run("ReserveForSeveralOrdersDownToZero", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 300)
+		mustReserve(t, s, "alice", "o-2", 700)
+		wantCredit(t, s, "alice", 1000, 0,
+			domain.Reservation{OrderID: "o-1", Amount: 300}, domain.Reservation{OrderID: "o-2", Amount: 700})
+		if err := reserve(t.Context(), s, "alice", "o-3", 1); !errors.Is(err, domain.ErrInsufficientCredit) {
+			t.Fatalf("reserve with nothing left: %v; want ErrInsufficientCredit", err)
 		}
 	})
-	t.Run("ConcurrentReservationsNeverOverspend", func(t *testing.T) {
-		s := open(t)
-		mustCustomer(t, s, "dora", 30*10)
-		var ok atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 100 {
-			wg.Go(func() {
-				err := reserve(s, "dora", fmt.Sprintf("o-%d", i), 10)
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case !errors.Is(err, domain.ErrInsufficientCredit):
-					t.Errorf("reserve o-%d: %v", i, err)
-				}
-			})
+
+	t.Run("InsufficientCreditIsRefusedAndChangesNothing", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 600)
+		err := reserve(t.Context(), s, "alice", "o-2", 401)
+		if !errors.Is(err, domain.ErrInsufficientCredit) {
+			t.Fatalf("reserve: %v; want ErrInsufficientCredit", err)
 		}
-		wg.Wait()
-		c, _ := s.Customer(t.Context(), "dora")
-		if ok.Load() != 30 || c.Available != 0 || len(c.Reservations) != 30 {
-			t.Errorf("%d reservations succeeded, %d recorded, %d available; want 30, 30, 0", ok.Load(), len(c.Reservations), c.Available)
+		wantKind(t, "reserve", err, domain.KindConflict)
+		wantCredit(t, s, "alice", 1000, 400, domain.Reservation{OrderID: "o-1", Amount: 600})
+	})
+
+	t.Run("AnotherAmountForAnOrderHoldingCreditIsAConflict", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 300)
+		err := reserve(t.Context(), s, "alice", "o-1", 200)
+		wantKind(t, "reserve another amount", err, domain.KindConflict)
+		wantCredit(t, s, "alice", 1000, 700, domain.Reservation{OrderID: "o-1", Amount: 300})
+	})
+
+	t.Run("ReleaseGivesBackOnce", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 200)
+		mustReserve(t, s, "alice", "o-2", 200)
+		if !release(t, s, "alice", "o-1") {
+			t.Fatal("first release found nothing held")
 		}
+		wantCredit(t, s, "alice", 1000, 800, domain.Reservation{OrderID: "o-2", Amount: 200})
+		if release(t, s, "alice", "o-1") {
+			t.Fatal("second release gave credit back again")
+		}
+		wantCredit(t, s, "alice", 1000, 800, domain.Reservation{OrderID: "o-2", Amount: 200})
+	})
+
+	t.Run("ReleaseOfAnOrderHoldingNothingChangesNothing", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		if release(t, s, "alice", "o-9") {
+			t.Fatal("release of an order holding nothing reported credit")
+		}
+		wantCredit(t, s, "alice", 1000, 1000)
+	})
+
+	t.Run("AfterReleaseTheOrderCanReserveAgain", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 1000)
+		mustReserve(t, s, "alice", "o-1", 400)
+		release(t, s, "alice", "o-1")
+		mustReserve(t, s, "alice", "o-1", 500)
+		wantCredit(t, s, "alice", 1000, 500, domain.Reservation{OrderID: "o-1", Amount: 500})
 	})
 }
 
-func newOrder(id, customer, refused string, at time.Time) domain.Order {
-	d := events.OrderCreated{OrderID: id, CustomerID: customer, Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}
-	o := domain.NewOrder(d, "test "+id, refused, at)
-	o.Outbox = nil
+// ---- orders ----
+
+var (
+	vanilla6 = []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}                                             // 1200 cents
+	mixed2   = []events.Item{{Flavour: "lemon", Size: "S", Quantity: 2}, {Flavour: "carrot", Size: "XL", Quantity: 1}} // 600 cents
+)
+
+// newOrder is order id of customer as order-created records it after
+// reserving its credit; its outbox holds the created notification.
+func newOrder(id, customer string, items []events.Item, at time.Time) domain.Order {
+	return domain.NewOrder(events.OrderCreated{OrderID: id, CustomerID: customer, Items: items}, "test "+id+"-created", "", at)
+}
+
+// refusedOrder is order id as order-created records it after refusing its
+// credit for reason.
+func refusedOrder(id, customer string, items []events.Item, reason string, at time.Time) domain.Order {
+	return domain.NewOrder(events.OrderCreated{OrderID: id, CustomerID: customer, Items: items}, "test "+id+"-created", reason, at)
+}
+
+func mustCreateOrder(t *testing.T, s domain.Store, o domain.Order) domain.Order {
+	t.Helper()
+	got, created, err := s.CreateOrder(t.Context(), o)
+	if err != nil || !created {
+		t.Fatalf("CreateOrder %s: created %v, %v", o.ID, created, err)
+	}
+	return got
+}
+
+func mustOrder(t *testing.T, s domain.Store, id string) domain.Order {
+	t.Helper()
+	o, err := s.Order(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Order %s: %v", id, err)
+	}
 	return o
 }
 
-func mustOrder(t *testing.T, s domain.Store, o domain.Order) {
+func mustUpdateOrder(t *testing.T, s domain.Store, id string, fn func(*domain.Order) error) domain.Order {
 	t.Helper()
-	if _, created, err := s.CreateOrder(t.Context(), o); err != nil || !created {
-		t.Fatalf("CreateOrder %s: created %v, %v", o.ID, created, err)
+	o, err := s.UpdateOrder(t.Context(), id, fn)
+	if err != nil {
+		t.Fatalf("UpdateOrder %s: %v", id, err)
+	}
+	return o
+}
+
+// normalised makes two records of the same order deeply comparable: times
+// in UTC and to the millisecond (what MongoDB keeps), empty lists as nil.
+func normalised(o domain.Order) domain.Order {
+	ms := func(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+	o.CreatedAt, o.UpdatedAt = ms(o.CreatedAt), ms(o.UpdatedAt)
+	if len(o.Items) == 0 {
+		o.Items = nil
+	}
+	var h []domain.Step
+	for _, s := range o.History {
+		s.At = ms(s.At)
+		h = append(h, s)
+	}
+	o.History = h
+	var box []domain.Message
+	for _, m := range o.Outbox {
+		m.At = ms(m.At)
+		box = append(box, m)
+	}
+	o.Outbox = box
+	return o
+}
+
+func wantOrder(t *testing.T, what string, got, want domain.Order) {
+	t.Helper()
+	if g, w := normalised(got), normalised(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got  %+v\n want %+v", what, g, w)
 	}
 }
 
 func orders(t *testing.T, open Open) {
-	s := open(t)
-	for i, id := range []string{"o-b", "o-a", "o-c"} {
-		mustOrder(t, s, newOrder(id, "alice", "", t0.Add(time.Duration(i)*time.Second)))
-	}
-	stored, created, err := s.CreateOrder(t.Context(), newOrder("o-a", "bob", "", t0))
-	if err != nil || created || stored.CustomerID != "alice" {
-		t.Errorf("creating o-a again: created %v, stored %+v, %v; want the first kept", created, stored, err)
-	}
-	_, err = s.Order(t.Context(), "o-none")
-	wantKind(t, "unknown order", err, domain.KindNotFound)
+	t.Run("CreateThenGetReturnsTheSameOrder", func(t *testing.T) {
+		cases := []struct {
+			name string
+			o    domain.Order
+		}{
+			{"Reserved", newOrder("o-1", "alice", mixed2, t0)},
+			{"Refused", refusedOrder("o-1", "alice", vanilla6, events.ReasonInsufficientCredit, t0)},
+			{"WithoutItems", refusedOrder("o-1", "alice", nil, events.ReasonInvalidOrder, t0)},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := store(t, open)
+				got := mustCreateOrder(t, s, tc.o)
+				wantOrder(t, "CreateOrder", got, tc.o)
+				wantOrder(t, "Order", mustOrder(t, s, "o-1"), tc.o)
+			})
+		}
+	})
 
-	step := func(id, status, key string) error {
-		_, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
-			return o.Apply(domain.To(status, "test", "", key, t0))
+	t.Run("CreatingTheSameOrderTwiceHasOneEffect", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
+		mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error {
+			return o.Apply(domain.To(events.StatusApproved, "x", "", "test a", t0))
 		})
-		return err
-	}
-	if err := step("o-a", events.StatusApproved, "k-1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := step("o-a", events.StatusApproved, "k-1"); !errors.Is(err, domain.ErrDuplicate) {
-		t.Errorf("the same event again: %v; want ErrDuplicate", err)
-	}
-	wantKind(t, "a step that does not fit", step("o-a", events.StatusBaked, "k-2"), domain.KindConflict)
-	wantKind(t, "a step of an unknown order", step("o-none", events.StatusApproved, "k-3"), domain.KindNotFound)
-	if o, _ := s.Order(t.Context(), "o-a"); o.Status != events.StatusApproved || len(o.History) != 2 || len(o.Outbox) != 1 {
-		t.Errorf("o-a is %s with %d steps and %d outbox messages; want approved, 2, 1", o.Status, len(o.History), len(o.Outbox))
-	}
+		stored := mustOrder(t, s, "o-1")
+		again := newOrder("o-1", "alice", vanilla6, t0.Add(time.Hour))
+		got, created, err := s.CreateOrder(t.Context(), again)
+		if err != nil || created {
+			t.Fatalf("second CreateOrder: created %v, %v; want false, nil", created, err)
+		}
+		wantOrder(t, "second CreateOrder returns the stored order", got, stored)
+		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), stored)
+	})
 
-	tests := []struct {
-		status string
-		limit  int
-		want   []string
-	}{
-		{"", 0, []string{"o-b", "o-a", "o-c"}},
-		{"", 2, []string{"o-b", "o-a"}},
-		{events.StatusCreated, 0, []string{"o-b", "o-c"}},
-		{events.StatusShipped, 0, nil},
+	t.Run("CreatingAnExistingIDReturnsTheStoredOrder", func(t *testing.T) {
+		// The caller tells a reused id from a redelivery with SameContent.
+		cases := []struct {
+			name  string
+			other domain.Order
+		}{
+			{"OtherCustomer", newOrder("o-1", "bob", vanilla6, t0)},
+			{"OtherItems", newOrder("o-1", "alice", mixed2, t0)},
+			{"NoItems", refusedOrder("o-1", "alice", nil, events.ReasonInvalidOrder, t0)},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := store(t, open)
+				first := mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
+				got, created, err := s.CreateOrder(t.Context(), tc.other)
+				if err != nil || created {
+					t.Fatalf("CreateOrder: created %v, %v; want false, nil", created, err)
+				}
+				wantOrder(t, "CreateOrder returns the stored order", got, first)
+				if got.SameContent(tc.other) {
+					t.Error("the stored order has the same content as the other one")
+				}
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
+			})
+		}
+	})
+
+	t.Run("UnknownOrderIsNotFound", func(t *testing.T) {
+		_, err := store(t, open).Order(t.Context(), "o-404")
+		wantKind(t, "Order", err, domain.KindNotFound)
+	})
+
+	t.Run("OrdersListsAStateOldestFirst", func(t *testing.T) {
+		s := store(t, open)
+		// Created out of time order; o-c and o-d at the same time.
+		for _, o := range []struct {
+			id  string
+			min int
+		}{{"o-b", 2}, {"o-a", 3}, {"o-d", 1}, {"o-c", 1}, {"o-e", 4}, {"o-f", 0}} {
+			mustCreateOrder(t, s, newOrder(o.id, "alice", vanilla6, t0.Add(time.Duration(o.min)*time.Minute)))
+		}
+		for _, id := range []string{"o-a", "o-e"} {
+			mustUpdateOrder(t, s, id, func(o *domain.Order) error {
+				return o.Apply(domain.To(events.StatusApproved, "x", "", "test "+id, t0))
+			})
+		}
+		cases := []struct {
+			status string
+			limit  int
+			want   []string
+		}{
+			{"", 0, []string{"o-f", "o-c", "o-d", "o-b", "o-a", "o-e"}},
+			{"", 3, []string{"o-f", "o-c", "o-d"}},
+			{events.StatusCreated, 0, []string{"o-f", "o-c", "o-d", "o-b"}},
+			{events.StatusCreated, 2, []string{"o-f", "o-c"}},
+			{events.StatusApproved, 0, []string{"o-a", "o-e"}},
+			{events.StatusApproved, 10, []string{"o-a", "o-e"}},
+			{events.StatusShipped, 0, nil},
+		}
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("status=%q,limit=%d", tc.status, tc.limit), func(t *testing.T) {
+				list, err := s.Orders(t.Context(), tc.status, tc.limit)
+				if err != nil {
+					t.Fatalf("Orders: %v", err)
+				}
+				var ids []string
+				for _, o := range list {
+					ids = append(ids, o.ID)
+					wantOrder(t, "listed order "+o.ID, o, mustOrder(t, s, o.ID))
+				}
+				if !reflect.DeepEqual(ids, tc.want) {
+					t.Errorf("Orders(%q, %d) = %v; want %v", tc.status, tc.limit, ids, tc.want)
+				}
+			})
+		}
+	})
+}
+
+// ---- transitions ----
+
+// the happy path, in order.
+var forward = []string{
+	events.StatusApproved, events.StatusMixed, events.StatusBaked,
+	events.StatusDecorated, events.StatusPackaged, events.StatusShipped,
+}
+
+// verdict is the credit-validated payload about o, valid or not.
+func verdict(o domain.Order, valid bool) events.CreditValidated {
+	v := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: valid}
+	if !valid {
+		v.Reason = events.ReasonInsufficientCredit
 	}
-	for _, tt := range tests {
-		got, err := s.Orders(t.Context(), tt.status, tt.limit)
-		if err != nil {
-			t.Fatal(err)
+	return v
+}
+
+// step is the unit of work of the step of the happy path into status, caused
+// by the event with key: the credit verdict for approved, a station's report
+// for the kitchen's states and shipped.
+func step(status, key string, at time.Time) func(*domain.Order) error {
+	return func(o *domain.Order) error {
+		if status == events.StatusApproved {
+			return o.Decide(verdict(*o, true), "credit-validated", key, at)
 		}
-		var ids []string
-		for _, o := range got {
-			ids = append(ids, o.ID)
-		}
-		if fmt.Sprint(ids) != fmt.Sprint(tt.want) {
-			t.Errorf("Orders(%q, %d) = %v; want %v (oldest first)", tt.status, tt.limit, ids, tt.want)
-		}
+		return o.Apply(domain.To(status, "station-"+status, "", key, at))
 	}
 }
 
-// recorder is a publisher that records what it delivers and fails while
-// failing is set.
+// orderIn stores customer alice (credit limit 5000) and her order o-1 (1200
+// cents, reserved), brings it to status one unit of work per step, and
+// returns it with its outbox delivered (empty).
+func orderIn(t *testing.T, s domain.Store, status string) domain.Order {
+	t.Helper()
+	mustCreateCustomer(t, s, "alice", 5000)
+	o := newOrder("o-1", "alice", vanilla6, t0)
+	mustReserve(t, s, "alice", "o-1", o.Amount)
+	o = mustCreateOrder(t, s, o)
+	path := forward
+	if status == events.StatusCancelled {
+		path = []string{events.StatusCancelled}
+	}
+	for i, st := range path {
+		if o.Status == status {
+			break
+		}
+		key, at := fmt.Sprintf("test step-%d", i), t0.Add(time.Duration(i+1)*time.Second)
+		fn := step(st, key, at)
+		if st == events.StatusCancelled {
+			fn = func(o *domain.Order) error { return o.Decide(verdict(*o, false), "credit-validated", key, at) }
+		}
+		o = mustUpdateOrder(t, s, "o-1", fn)
+	}
+	if o.Status != status {
+		t.Fatalf("could not bring the order to %s", status)
+	}
+	return deliverAll(t, s, "o-1")
+}
+
+// deliverAll removes every message of an order's outbox, as a relay does
+// once it delivered them.
+func deliverAll(t *testing.T, s domain.Store, id string) domain.Order {
+	t.Helper()
+	return mustUpdateOrder(t, s, id, func(o *domain.Order) error {
+		o.Delivered(messageIDs(*o)...)
+		return nil
+	})
+}
+
+func messageIDs(o domain.Order) []string {
+	var ids []string
+	for _, m := range o.Outbox {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// kinds describes an order's outbox: "release 1200" for a release,
+// "status-changed approved" for a notification, the type for other events.
+func kinds(t *testing.T, o domain.Order) []string {
+	t.Helper()
+	var out []string
+	for _, m := range o.Outbox {
+		if m.Release != 0 {
+			out = append(out, fmt.Sprint("release ", m.Release))
+			continue
+		}
+		e, err := domain.DecodeMessage(m)
+		if err != nil {
+			t.Fatalf("order %s: %v", o.ID, err)
+		}
+		if e.Type() != events.TypeStatusChanged {
+			out = append(out, e.Type())
+			continue
+		}
+		var u events.OrderUpdate
+		if err := json.Unmarshal(e.Data(), &u); err != nil {
+			t.Fatalf("order %s: decode notification: %v", o.ID, err)
+		}
+		out = append(out, "status-changed "+u.Status)
+	}
+	return out
+}
+
+func wantKinds(t *testing.T, what string, o domain.Order, want ...string) {
+	t.Helper()
+	if got := kinds(t, o); !slices.Equal(got, want) {
+		t.Errorf("%s: outbox %q; want %q", what, got, want)
+	}
+}
+
+func updateOrder(t *testing.T, open Open) {
+	t.Run("HappyPathThroughEveryState", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 5000)
+		mustReserve(t, s, "alice", "o-1", 1200)
+		mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
+		wantBox := []string{"status-changed created"}
+		for i, st := range forward {
+			key, at := "test e-"+st, t0.Add(time.Duration(i+1)*time.Minute)
+			got, err := s.UpdateOrder(t.Context(), "o-1", step(st, key, at))
+			if err != nil {
+				t.Fatalf("to %s: %v", st, err)
+			}
+			last := got.History[len(got.History)-1]
+			if got.Status != st || last.Status != st || last.Event != key || !last.At.Equal(at) || !got.UpdatedAt.Equal(at) {
+				t.Errorf("to %s: status %s, updatedAt %v, last step %+v", st, got.Status, got.UpdatedAt, last)
+			}
+			if len(got.History) != i+2 {
+				t.Errorf("to %s: %d steps; want %d", st, len(got.History), i+2)
+			}
+			wantBox = append(wantBox, "status-changed "+st)
+			wantKinds(t, "to "+st, got, wantBox...)
+			wantOrder(t, "stored after "+st, mustOrder(t, s, "o-1"), got)
+		}
+	})
+
+	t.Run("CancelRecordsTheReasonAndEmitsTheReleaseWithIt", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 5000)
+		mustReserve(t, s, "alice", "o-1", 1200)
+		o := mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
+		got, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+			return o.Decide(verdict(*o, false), "credit-validated", "test v", t0)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != events.StatusCancelled || got.Reason != events.ReasonInsufficientCredit || got.Reserved != 0 {
+			t.Errorf("status %s, reason %q, reserved %d", got.Status, got.Reason, got.Reserved)
+		}
+		last := got.History[len(got.History)-1]
+		if last.Status != events.StatusCancelled || last.Reason != events.ReasonInsufficientCredit || last.Event != "test v" {
+			t.Errorf("last step %+v", last)
+		}
+		wantKinds(t, "cancelled", got, "status-changed created", "status-changed cancelled", fmt.Sprint("release ", o.Amount))
+		wantOrder(t, "stored", mustOrder(t, s, "o-1"), got)
+		// The release is the relay's to deliver: the credit is still held.
+		wantCredit(t, s, "alice", 5000, 3800, domain.Reservation{OrderID: "o-1", Amount: 1200})
+	})
+
+	t.Run("WrongStateIsAConflictAndChangesNothing", func(t *testing.T) {
+		cases := []struct{ from, to string }{
+			{events.StatusCreated, events.StatusMixed},
+			{events.StatusCreated, events.StatusShipped},
+			{events.StatusCreated, events.StatusFailed},
+			{events.StatusApproved, events.StatusApproved},
+			{events.StatusApproved, events.StatusCancelled},
+			{events.StatusMixed, events.StatusDecorated},
+			{events.StatusShipped, events.StatusFailed},
+			{events.StatusShipped, events.StatusMixed},
+		}
+		for _, tc := range cases {
+			t.Run(tc.from+"->"+tc.to, func(t *testing.T) {
+				s := store(t, open)
+				before := orderIn(t, s, tc.from)
+				got, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+					return o.Apply(domain.To(tc.to, "x", "why", "test wrong", t0.Add(time.Hour)))
+				})
+				wantKind(t, "UpdateOrder", err, domain.KindConflict)
+				if errors.Is(err, domain.ErrDuplicate) {
+					t.Errorf("error %v is ErrDuplicate", err)
+				}
+				wantOrder(t, "order returned with the error", got, before)
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
+			})
+		}
+	})
+
+	t.Run("CancelledAndFailedAreFinal", func(t *testing.T) {
+		for _, end := range []string{events.StatusCancelled, events.StatusFailed} {
+			t.Run(end, func(t *testing.T) {
+				s := store(t, open)
+				from := events.StatusCreated
+				if end == events.StatusFailed {
+					from = events.StatusMixed
+				}
+				orderIn(t, s, from)
+				before := mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error {
+					return o.Apply(domain.To(end, "x", "r", "test end", t0))
+				})
+				for _, to := range append([]string{events.StatusFailed, events.StatusCancelled}, forward...) {
+					_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+						return o.Apply(domain.To(to, "x", "", "test after-"+to, t0))
+					})
+					wantKind(t, "UpdateOrder "+end+"->"+to, err, domain.KindConflict)
+				}
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
+			})
+		}
+	})
+
+	t.Run("DuplicateEventReturnsErrDuplicateAndChangesNothing", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		first := mustUpdateOrder(t, s, "o-1", step(events.StatusApproved, "test e1", t0))
+		// The same event again, whatever it asks for now.
+		again := map[string]func(*domain.Order) error{
+			"approve": func(o *domain.Order) error { return o.Decide(verdict(*o, true), "y", "test e1", t0.Add(time.Minute)) },
+			"cancel":  func(o *domain.Order) error { return o.Decide(verdict(*o, false), "y", "test e1", t0.Add(time.Minute)) },
+			"mix":     step(events.StatusMixed, "test e1", t0.Add(time.Minute)),
+			"fail": func(o *domain.Order) error {
+				return o.Fail(events.FailureReport{OrderID: "o-1", By: "y", Reason: "r"}, "test e1", t0.Add(time.Minute))
+			},
+		}
+		for name, fn := range again {
+			got, err := s.UpdateOrder(t.Context(), "o-1", fn)
+			if !errors.Is(err, domain.ErrDuplicate) {
+				t.Fatalf("%s with a seen event: %v; want ErrDuplicate", name, err)
+			}
+			wantOrder(t, "order returned with ErrDuplicate", got, first)
+		}
+		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
+	})
+
+	t.Run("AnEarlierEventIsADuplicateToo", func(t *testing.T) {
+		s := store(t, open)
+		shipped := orderIn(t, s, events.StatusShipped)
+		for i := range forward {
+			key := fmt.Sprintf("test step-%d", i)
+			_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+				return o.Apply(domain.To(events.StatusFailed, "x", "", key, t0))
+			})
+			if !errors.Is(err, domain.ErrDuplicate) {
+				t.Fatalf("event %s again: %v; want ErrDuplicate", key, err)
+			}
+		}
+		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), shipped)
+	})
+
+	t.Run("UnknownOrderIsNotFound", func(t *testing.T) {
+		s := store(t, open)
+		_, err := s.UpdateOrder(t.Context(), "o-404", func(*domain.Order) error {
+			t.Error("UpdateOrder ran its function on an order that does not exist")
+			return nil
+		})
+		wantKind(t, "UpdateOrder", err, domain.KindNotFound)
+		if _, err := s.Order(t.Context(), "o-404"); domain.KindOf(err) != domain.KindNotFound {
+			t.Errorf("UpdateOrder of an unknown order created it: %v", err)
+		}
+	})
+
+	t.Run("FailFromEveryKitchenStateEmitsTheRelease", func(t *testing.T) {
+		for _, from := range []string{events.StatusApproved, events.StatusMixed, events.StatusBaked,
+			events.StatusDecorated, events.StatusPackaged} {
+			t.Run(from, func(t *testing.T) {
+				s := store(t, open)
+				orderIn(t, s, from)
+				at := t0.Add(time.Hour)
+				got, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+					return o.Fail(events.FailureReport{OrderID: "o-1", By: "baker", Reason: "oven broke"}, "test fail", at)
+				})
+				if err != nil {
+					t.Fatalf("fail from %s: %v", from, err)
+				}
+				if got.Status != events.StatusFailed || got.Reason != "oven broke" || !got.UpdatedAt.Equal(at) || got.Reserved != 0 {
+					t.Errorf("failed order: status %s, reason %q, updatedAt %v, reserved %d", got.Status, got.Reason, got.UpdatedAt, got.Reserved)
+				}
+				wantKinds(t, "failed", got, "status-changed failed", "release 1200")
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), got)
+			})
+		}
+	})
+
+	t.Run("AFailingFunctionStoresNothing", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 5000)
+		mustReserve(t, s, "alice", "o-1", 1200)
+		before := mustCreateOrder(t, s, newOrder("o-1", "alice", vanilla6, t0))
+		ev := newEvent(t, events.TypeMixed, "o-1")
+		got, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+			// In place, in the slices as read.
+			o.History[0].By = "mallory"
+			o.Outbox[0].Event = "{}"
+			if err := o.Decide(verdict(*o, false), "x", "test v", t0); err != nil {
+				return err
+			}
+			if err := o.Emit(ev); err != nil {
+				return err
+			}
+			o.Amount = 1
+			return errRefused
+		})
+		if !errors.Is(err, errRefused) {
+			t.Fatalf("UpdateOrder: %v; want the function's error", err)
+		}
+		wantOrder(t, "order returned with the error", got, before)
+		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
+	})
+}
+
+// ---- outbox ----
+
+// newEvent is an event of type t about orderID with a fresh id.
+func newEvent(t *testing.T, typ, orderID string) cloudevents.Event {
+	t.Helper()
+	e, err := events.New(typ, "storetest", orderID, events.KitchenStep{OrderID: orderID, By: "storetest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// message is an outbox message carrying a fresh event, written at at.
+func message(t *testing.T, orderID string, at time.Time) domain.Message {
+	t.Helper()
+	e := newEvent(t, events.TypeMixed, orderID)
+	raw, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return domain.Message{ID: e.ID(), Event: string(raw), At: at}
+}
+
+func pending(t *testing.T, s domain.Store, limit int) []string {
+	t.Helper()
+	ids, err := s.Pending(t.Context(), limit)
+	if err != nil {
+		t.Fatalf("Pending: %v", err)
+	}
+	return ids
+}
+
+func wantPending(t *testing.T, s domain.Store, want ...string) {
+	t.Helper()
+	if got := pending(t, s, 100); !slices.Equal(got, want) {
+		t.Errorf("Pending = %q; want %q", got, want)
+	}
+}
+
+func outbox(t *testing.T, open Open) {
+	t.Run("CreateOrderStoresItsOutbox", func(t *testing.T) {
+		s := store(t, open)
+		o := newOrder("o-1", "alice", vanilla6, t0)
+		reply, err := events.Reply(events.TypeCreditValidated, "storetest", "o-1", verdict(o, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Emit(reply); err != nil {
+			t.Fatal(err)
+		}
+		mustCreateOrder(t, s, o)
+		stored := mustOrder(t, s, "o-1")
+		wantOrder(t, "stored order", stored, o)
+		wantKinds(t, "stored order", stored, "status-changed created", events.TypeCreditValidated)
+		wantPending(t, s, "o-1")
+	})
+
+	t.Run("AnOrderWithoutMessagesIsNotPending", func(t *testing.T) {
+		s := store(t, open)
+		o := newOrder("o-1", "alice", vanilla6, t0)
+		o.Outbox = nil
+		mustCreateOrder(t, s, o)
+		wantPending(t, s)
+	})
+
+	t.Run("AChangeAndItsMessagesAreStoredTogether", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		wantPending(t, s)
+		e1, e2 := newEvent(t, events.TypeMixed, "o-1"), newEvent(t, events.TypeBaked, "o-1")
+		got := mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error {
+			if err := o.Decide(verdict(*o, true), "x", "test v", t0); err != nil {
+				return err
+			}
+			return errors.Join(o.Emit(e1), o.Emit(e2))
+		})
+		stored := mustOrder(t, s, "o-1")
+		if stored.Status != events.StatusApproved {
+			t.Errorf("status %s; want approved", stored.Status)
+		}
+		wantKinds(t, "stored order", stored, "status-changed approved", events.TypeMixed, events.TypeBaked)
+		wantOrder(t, "stored order", stored, got)
+		wantPending(t, s, "o-1")
+	})
+
+	t.Run("AFunctionThatEmitsThenFailsStoresNeitherTheChangeNorTheMessages", func(t *testing.T) {
+		for _, withOutbox := range []bool{false, true} {
+			t.Run(fmt.Sprint("pendingBefore=", withOutbox), func(t *testing.T) {
+				s := store(t, open)
+				before := orderIn(t, s, events.StatusApproved)
+				if withOutbox {
+					before = mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error { return o.Emit(newEvent(t, events.TypeMixed, "o-1")) })
+				}
+				pendingBefore := pending(t, s, 100)
+				_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+					if err := o.Apply(domain.To(events.StatusMixed, "mixer", "", "test m", t0)); err != nil {
+						return err
+					}
+					if err := o.Emit(newEvent(t, events.TypeBaked, "o-1")); err != nil {
+						return err
+					}
+					return errRefused
+				})
+				if !errors.Is(err, errRefused) {
+					t.Fatalf("UpdateOrder: %v; want the function's error", err)
+				}
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), before)
+				wantPending(t, s, pendingBefore...)
+			})
+		}
+	})
+
+	t.Run("PendingListsOrdersWithMessagesOldestFirst", func(t *testing.T) {
+		s := store(t, open)
+		// Pending goes by the oldest message, not by the order's age.
+		for _, o := range []struct {
+			id   string
+			msgs []int // minutes after t0
+		}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}, {"o-e", []int{7, 8}}} {
+			order := newOrder(o.id, "alice", vanilla6, t0)
+			order.Outbox = nil
+			for _, m := range o.msgs {
+				order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
+			}
+			mustCreateOrder(t, s, order)
+		}
+		cases := []struct {
+			limit int
+			want  []string
+		}{
+			{100, []string{"o-b", "o-a", "o-d", "o-e"}},
+			{4, []string{"o-b", "o-a", "o-d", "o-e"}},
+			{2, []string{"o-b", "o-a"}},
+			{1, []string{"o-b"}},
+		}
+		for _, tc := range cases {
+			if got := pending(t, s, tc.limit); !slices.Equal(got, tc.want) {
+				t.Errorf("Pending(%d) = %q; want %q", tc.limit, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("PendingFollowsTheOldestUndeliveredMessage", func(t *testing.T) {
+		s := store(t, open)
+		for _, o := range []struct {
+			id   string
+			msgs []int // minutes after t0
+		}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}} {
+			order := newOrder(o.id, "alice", vanilla6, t0)
+			order.Outbox = nil
+			for _, m := range o.msgs {
+				order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
+			}
+			mustCreateOrder(t, s, order)
+		}
+		wantPending(t, s, "o-b", "o-a", "o-d")
+		// o-a's first message delivered: it now waits since minute 9.
+		a := mustOrder(t, s, "o-a")
+		mustUpdateOrder(t, s, "o-a", func(o *domain.Order) error { o.Delivered(a.Outbox[0].ID); return nil })
+		wantPending(t, s, "o-b", "o-d", "o-a")
+		// o-b delivered: no longer pending.
+		deliverAll(t, s, "o-b")
+		wantPending(t, s, "o-d", "o-a")
+		// A change of o-c that emits, now: it waits the shortest.
+		mustUpdateOrder(t, s, "o-c", func(o *domain.Order) error { return o.Emit(newEvent(t, events.TypeMixed, "o-c")) })
+		wantPending(t, s, "o-d", "o-a", "o-c")
+	})
+
+	t.Run("AfterAllMessagesAreDeliveredTheOrderIsNotPending", func(t *testing.T) {
+		s := store(t, open)
+		o := newOrder("o-1", "alice", vanilla6, t0)
+		o.Outbox = []domain.Message{message(t, "o-1", t0), message(t, "o-1", t0.Add(time.Second)), message(t, "o-1", t0.Add(2*time.Second))}
+		mustCreateOrder(t, s, o)
+		other := newOrder("o-2", "alice", vanilla6, t0)
+		mustCreateOrder(t, s, other)
+		for i, m := range o.Outbox {
+			wantPending(t, s, "o-1", "o-2")
+			got := mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error { o.Delivered(m.ID); return nil })
+			if want := messageIDs(o)[i+1:]; !slices.Equal(messageIDs(got), want) {
+				t.Errorf("after delivering %d: outbox %q; want %q", i+1, messageIDs(got), want)
+			}
+		}
+		wantPending(t, s, "o-2")
+		if left := mustOrder(t, s, "o-1").Outbox; len(left) != 0 {
+			t.Errorf("outbox after delivering everything: %+v", left)
+		}
+		wantOrder(t, "the other order", mustOrder(t, s, "o-2"), other)
+	})
+}
+
+// ---- relay ----
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// recorder is a publisher that records the ids of the events it delivers,
+// in order. fail, if set, decides whether a delivery fails.
 type recorder struct {
-	mu      sync.Mutex
-	failing bool
-	got     []string
+	mu   sync.Mutex
+	ids  []string
+	fail func(e cloudevents.Event) error
 }
 
 func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failing {
-		return errors.New("broker down")
+	if r.fail != nil {
+		if err := r.fail(e); err != nil {
+			return err
+		}
 	}
-	r.got = append(r.got, e.Type())
+	r.ids = append(r.ids, e.ID())
 	return nil
 }
 
-func outbox(t *testing.T, open Open) {
-	s := open(t)
-	mustCustomer(t, s, "alice", 10_000)
-	if err := reserve(s, "alice", "o-1", 1200); err != nil {
-		t.Fatal(err)
-	}
-	mustOrder(t, s, newOrder("o-1", "alice", "", t0))
-	mustOrder(t, s, newOrder("o-2", "alice", "", t0))
-
-	// A unit of work that fails after emitting stores neither state nor messages.
-	_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
-		if err := o.Apply(domain.To(events.StatusApproved, "x", "", "k-a", t0)); err != nil {
-			return err
-		}
-		return errors.New("refused after emitting")
-	})
-	if o, _ := s.Order(t.Context(), "o-1"); err == nil || o.Status != events.StatusCreated || len(o.Outbox) != 0 {
-		t.Fatalf("a failed unit of work left %s with %d messages (%v)", o.Status, len(o.Outbox), err)
-	}
-	if ids, _ := s.Pending(t.Context(), 10); len(ids) != 0 {
-		t.Errorf("pending %v; want none", ids)
-	}
-
-	// The state change and what it emits are stored together, and wait.
-	for _, id := range []string{"o-2", "o-1"} {
-		if _, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
-			return o.Fail(events.FailureReport{OrderID: id, By: "x", Reason: "oven"}, "k-f"+id, t0)
-		}); err == nil {
-			t.Fatalf("failing created order %s: want a conflict", id)
-		}
-		if _, err := s.UpdateOrder(t.Context(), id, func(o *domain.Order) error {
-			return o.Decide(events.CreditValidated{OrderID: id, CustomerID: "alice", Valid: false, Reason: events.ReasonInsufficientCredit}, "x", "k-c"+id, t0)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond) // o-2's messages are the older
-	}
-	ids, err := s.Pending(t.Context(), 10)
-	if err != nil || fmt.Sprint(ids) != "[o-2 o-1]" {
-		t.Fatalf("pending %v (%v); want [o-2 o-1], oldest first", ids, err)
-	}
-
-	// The process dies before it publishes: a later relay delivers it all,
-	// and a relay whose broker is down delivers nothing and loses nothing.
-	pub := &recorder{failing: true}
-	relay := dispatch.NewRelay(s, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := relay.Drain(t.Context(), "o-1"); err == nil {
-		t.Error("Drain with the broker down: no error")
-	}
-	if o, _ := s.Order(t.Context(), "o-1"); len(o.Outbox) != 2 {
-		t.Errorf("o-1 has %d messages after a failed delivery; want both kept (release, status-changed)", len(o.Outbox))
-	}
-	pub.failing = false
-	for range 2 {
-		for _, id := range []string{"o-1", "o-2"} {
-			if err := relay.Drain(t.Context(), id); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if ids, _ := s.Pending(t.Context(), 10); len(ids) != 0 {
-		t.Errorf("pending %v after delivery; want none", ids)
-	}
-	if fmt.Sprint(pub.got) != "[com.cupcakes.order.status-changed com.cupcakes.order.status-changed]" {
-		t.Errorf("delivered %v; want each status change once", pub.got)
-	}
-	if got := available(t, s, "alice"); got != 10_000 {
-		t.Errorf("available %d; want the 1200 o-1 held given back once", got)
-	}
+func (r *recorder) delivered() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
 }
 
-func moneyRule(t *testing.T, open Open) {
-	s := open(t)
-	mustOrder(t, s, newOrder("o-poor", "mallory", events.ReasonInsufficientCredit, t0))
-	mustOrder(t, s, newOrder("o-held", "alice", "", t0))
-	var approvals atomic.Int32
+// failedOrder stores alice (credit limit 5000, 500 held by o-other) and her
+// order o-1 (1200 cents, reserved), fails it at the oven in one unit of work
+// with the failed reply, and returns it and the ids of the events in its
+// outbox: the status-changed notification, then (after the release of its
+// credit) the reply.
+func failedOrder(t *testing.T, s domain.Store) (domain.Order, []string) {
+	t.Helper()
+	orderIn(t, s, events.StatusBaked)
+	mustReserve(t, s, "alice", "o-other", 500)
+	reply := newEvent(t, events.TypeFailed, "o-1")
+	o := mustUpdateOrder(t, s, "o-1", func(o *domain.Order) error {
+		if err := o.Fail(events.FailureReport{OrderID: "o-1", By: "oven", Reason: "burnt"}, "test burnt", t0.Add(time.Hour)); err != nil {
+			return err
+		}
+		return o.Emit(reply)
+	})
+	wantKinds(t, "failed order", o, "status-changed failed", "release 1200", events.TypeFailed)
+	wantCreditHeld(t, s)
+	return o, eventIDs(t, o)
+}
+
+// wantCreditHeld checks alice's credit while o-1 still holds its 1200.
+func wantCreditHeld(t *testing.T, s domain.Store) {
+	t.Helper()
+	wantCredit(t, s, "alice", 5000, 3300,
+		domain.Reservation{OrderID: "o-1", Amount: 1200}, domain.Reservation{OrderID: "o-other", Amount: 500})
+}
+
+// wantCreditBack checks alice's credit once o-1's 1200 came back, once.
+func wantCreditBack(t *testing.T, s domain.Store) {
+	t.Helper()
+	wantCredit(t, s, "alice", 5000, 4500, domain.Reservation{OrderID: "o-other", Amount: 500})
+}
+
+// eventIDs returns the ids of the events in an order's outbox, in order.
+func eventIDs(t *testing.T, o domain.Order) []string {
+	t.Helper()
+	var ids []string
+	for _, m := range o.Outbox {
+		if m.Release != 0 {
+			continue
+		}
+		e, err := domain.DecodeMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID())
+	}
+	return ids
+}
+
+// wantDrained checks that o-1's outbox is empty and nothing is pending.
+func wantDrained(t *testing.T, s domain.Store) {
+	t.Helper()
+	if left := mustOrder(t, s, "o-1").Outbox; len(left) != 0 {
+		t.Errorf("outbox after the relay: %q", kinds(t, mustOrder(t, s, "o-1")))
+	}
+	wantPending(t, s)
+}
+
+// unsure is a store whose removal of delivered messages fails the first
+// times, as when the relay's process dies after delivering them.
+type unsure struct {
+	domain.Store
+	fails atomic.Int32
+}
+
+func (u *unsure) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	if u.fails.Add(-1) >= 0 {
+		return domain.Order{}, errors.New("the process died before this write")
+	}
+	return u.Store.UpdateOrder(ctx, id, fn)
+}
+
+func relay(t *testing.T, open Open) {
+	t.Run("MessagesWrittenBeforeACrashAreDeliveredAfterReopening", func(t *testing.T) {
+		s, reopen := open(t)
+		if reopen == nil {
+			t.Skip("the adapter cannot reopen its data")
+		}
+		failed, ids := failedOrder(t, s)
+		// The process stops between the write and the publish.
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s = reopen()
+		wantPending(t, s, "o-1")
+		wantOrder(t, "order after reopening", mustOrder(t, s, "o-1"), failed)
+		wantCreditHeld(t, s)
+
+		// What a new process does at start-up: its relay delivers what is pending.
+		pub := &recorder{}
+		r := dispatch.NewRelay(s, pub, quiet)
+		r.Interval = time.Hour // only the start-up round
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); r.Run(ctx) }()
+		for deadline := time.Now().Add(20 * time.Second); len(pending(t, s, 10)) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the relay did not deliver within 20s; pending %q, delivered %q", pending(t, s, 10), pub.delivered())
+			}
+		}
+		cancel()
+		<-done
+		if got := pub.delivered(); !slices.Equal(got, ids) {
+			t.Errorf("delivered %q; want %q", got, ids)
+		}
+		wantDrained(t, s)
+		wantCreditBack(t, s)
+
+		// And that is durable too.
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s = reopen()
+		wantDrained(t, s)
+		wantCreditBack(t, s)
+	})
+
+	t.Run("DrainingTwiceDeliversEachMessageOnce", func(t *testing.T) {
+		s := store(t, open)
+		_, ids := failedOrder(t, s)
+		pub := &recorder{}
+		r := dispatch.NewRelay(s, pub, quiet)
+		for i := range 2 {
+			if err := r.Drain(t.Context(), "o-1"); err != nil {
+				t.Fatalf("Drain #%d: %v", i+1, err)
+			}
+		}
+		if got := pub.delivered(); !slices.Equal(got, ids) {
+			t.Errorf("delivered %q; want %q, once each", got, ids)
+		}
+		wantDrained(t, s)
+		wantCreditBack(t, s)
+	})
+
+	t.Run("AFailedPublishLeavesTheMessagePendingAndTheNextDrainDeliversIt", func(t *testing.T) {
+		cases := []struct {
+			name   string
+			failOn int      // index in the event ids of the one the broker refuses
+			left   []string // what the outbox keeps after the failure
+			back   bool     // whether the credit came back already
+		}{
+			{"BeforeTheRelease", 0, []string{"status-changed failed", "release 1200", events.TypeFailed}, false},
+			{"AfterTheRelease", 1, []string{events.TypeFailed}, true},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := store(t, open)
+				_, ids := failedOrder(t, s)
+				var down atomic.Bool
+				down.Store(true)
+				pub := &recorder{fail: func(e cloudevents.Event) error {
+					if down.Load() && e.ID() == ids[tc.failOn] {
+						return errors.New("broker down")
+					}
+					return nil
+				}}
+				r := dispatch.NewRelay(s, pub, quiet)
+				err := r.Drain(t.Context(), "o-1")
+				if err == nil || domain.Permanent(err) {
+					t.Fatalf("Drain with the broker down: %v; want a transient error", err)
+				}
+				if got := pub.delivered(); !slices.Equal(got, ids[:tc.failOn]) {
+					t.Errorf("delivered %q; want %q", got, ids[:tc.failOn])
+				}
+				wantKinds(t, "after the failure", mustOrder(t, s, "o-1"), tc.left...)
+				wantPending(t, s, "o-1")
+				if tc.back {
+					wantCreditBack(t, s)
+				} else {
+					wantCreditHeld(t, s)
+				}
+
+				down.Store(false)
+				if err := r.Drain(t.Context(), "o-1"); err != nil {
+					t.Fatalf("Drain with the broker back: %v", err)
+				}
+				if got := pub.delivered(); !slices.Equal(got, ids) {
+					t.Errorf("delivered %q; want %q, once each", got, ids)
+				}
+				wantDrained(t, s)
+				wantCreditBack(t, s)
+			})
+		}
+	})
+
+	t.Run("TheCreditComesBackOnceWhenTheRelayDeliversAgain", func(t *testing.T) {
+		// The relay delivers everything, the release included, and dies
+		// before removing the messages; the next run delivers them again.
+		s := store(t, open)
+		_, ids := failedOrder(t, s)
+		pub := &recorder{}
+		dying := &unsure{Store: s}
+		dying.fails.Store(1)
+		if err := dispatch.NewRelay(dying, pub, quiet).Drain(t.Context(), "o-1"); err == nil {
+			t.Fatal("Drain whose removal failed: no error")
+		}
+		wantKinds(t, "after the crash", mustOrder(t, s, "o-1"), "status-changed failed", "release 1200", events.TypeFailed)
+		wantPending(t, s, "o-1")
+		wantCreditBack(t, s)
+
+		if err := dispatch.NewRelay(s, pub, quiet).Drain(t.Context(), "o-1"); err != nil {
+			t.Fatalf("Drain after the crash: %v", err)
+		}
+		if got, want := pub.delivered(), append(slices.Clone(ids), ids...); !slices.Equal(got, want) {
+			t.Errorf("delivered %q; want %q (at least once)", got, want)
+		}
+		wantDrained(t, s)
+		wantCreditBack(t, s)
+	})
+
+	t.Run("ConcurrentRelaysDeliverEverythingAndGiveTheCreditBackOnce", func(t *testing.T) {
+		// Relays of several processes drain the same outbox at once.
+		s := store(t, open)
+		_, ids := failedOrder(t, s)
+		pub := &recorder{}
+		errs := together(5, func(int) error { return dispatch.NewRelay(s, pub, quiet).Drain(t.Context(), "o-1") })
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("relay %d: %v", i, err)
+			}
+		}
+		got := pub.delivered()
+		for _, id := range ids {
+			if !slices.Contains(got, id) {
+				t.Errorf("event %s was never delivered (delivered %q)", id, got)
+			}
+		}
+		wantDrained(t, s)
+		wantCreditBack(t, s)
+	})
+}
+
+// ---- concurrency ----
+
+// together runs fn(0) … fn(n-1) in n goroutines started at once and returns
+// their errors.
+func together(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 20 {
-		for _, v := range []events.CreditValidated{
-			{OrderID: "o-poor", CustomerID: "mallory", Amount: 0, Valid: true},
-			{OrderID: "o-poor", CustomerID: "mallory", Amount: 1200, Valid: true},
-			{OrderID: "o-held", CustomerID: "alice", Amount: 1200, Valid: true},
-		} {
-			wg.Go(func() {
-				_, err := s.UpdateOrder(context.Background(), v.OrderID, func(o *domain.Order) error {
-					return o.Decide(v, "forger", fmt.Sprintf("forged-%d", i), t0)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+const racers = 20
+
+func concurrency(t *testing.T, open Open) {
+	t.Run("NoVerdictApprovesAnOrderWhoseCreditWasRefused", func(t *testing.T) {
+		cases := []struct {
+			name   string
+			limit  int64 // alice's credit limit; -1: alice does not exist
+			items  []events.Item
+			reason string
+		}{
+			{"InsufficientCreditLimitZero", 0, vanilla6, events.ReasonInsufficientCredit},
+			{"InsufficientCreditLimitSmall", 1000, vanilla6, events.ReasonInsufficientCredit},
+			{"UnknownCustomer", -1, vanilla6, events.ReasonUnknownCustomer},
+			{"InvalidOrderWithoutItems", 1000, nil, events.ReasonInvalidOrder},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s := store(t, open)
+				if tc.limit >= 0 {
+					mustCreateCustomer(t, s, "alice", tc.limit)
+				}
+				o := mustCreateOrder(t, s, refusedOrder("o-1", "alice", tc.items, tc.reason, t0))
+				errs := together(racers, func(i int) error {
+					v := verdict(o, true) // names the customer and the amount
+					if i%2 == 1 {
+						v.Amount = 0
+					}
+					_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+						return o.Decide(v, "forger", fmt.Sprintf("forger %d", i), t0.Add(time.Minute))
+					})
+					return err
 				})
-				switch {
-				case err == nil:
-					approvals.Add(1)
-				case domain.KindOf(err) != domain.KindConflict:
-					t.Errorf("verdict %+v: %v", v, err)
+				for i, err := range errs {
+					if domain.KindOf(err) != domain.KindConflict || errors.Is(err, domain.ErrDuplicate) {
+						t.Errorf("verdict %d: %v; want a conflict", i, err)
+					}
+				}
+				wantOrder(t, "stored order", mustOrder(t, s, "o-1"), o)
+				if tc.limit >= 0 {
+					wantCredit(t, s, "alice", tc.limit, tc.limit)
 				}
 			})
 		}
-	}
-	wg.Wait()
-	poor, _ := s.Order(t.Context(), "o-poor")
-	held, _ := s.Order(t.Context(), "o-held")
-	if poor.Status != events.StatusCreated || held.Status != events.StatusApproved || approvals.Load() != 1 {
-		t.Errorf("o-poor %s, o-held %s, %d approvals; want created, approved, exactly 1", poor.Status, held.Status, approvals.Load())
-	}
+	})
+
+	t.Run("AReservedOrderIsApprovedOnceAmongConcurrentVerdicts", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		errs := together(racers, func(i int) error {
+			_, err := s.UpdateOrder(t.Context(), "o-1", step(events.StatusApproved, fmt.Sprintf("test verdict-%d", i), t0))
+			return err
+		})
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner < 0:
+				winner = i
+			case err == nil:
+				t.Errorf("verdicts %d and %d both approved", winner, i)
+			case domain.KindOf(err) != domain.KindConflict || errors.Is(err, domain.ErrDuplicate):
+				t.Errorf("verdict %d: %v; want a conflict", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no verdict approved")
+		}
+		o := mustOrder(t, s, "o-1")
+		if o.Status != events.StatusApproved || len(o.History) != 2 || o.History[1].Event != fmt.Sprintf("test verdict-%d", winner) {
+			t.Errorf("order %s with history %+v; want approved once, by verdict %d", o.Status, o.History, winner)
+		}
+		wantKinds(t, "approved order", o, "status-changed approved")
+	})
+
+	t.Run("TheSameVerdictDeliveredConcurrentlyIsAppliedOnce", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		errs := together(racers, func(int) error {
+			_, err := s.UpdateOrder(t.Context(), "o-1", step(events.StatusApproved, "test verdict", t0))
+			return err
+		})
+		applied := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				applied++
+			case !errors.Is(err, domain.ErrDuplicate):
+				t.Errorf("delivery %d: %v; want ErrDuplicate", i, err)
+			}
+		}
+		if applied != 1 {
+			t.Errorf("applied %d times; want once", applied)
+		}
+		o := mustOrder(t, s, "o-1")
+		if o.Status != events.StatusApproved || len(o.History) != 2 {
+			t.Errorf("order %s with history %+v; want approved once", o.Status, o.History)
+		}
+		wantKinds(t, "approved order", o, "status-changed approved")
+	})
+
+	t.Run("ApprovalsAndCancellationsRacingDecideOnce", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		errs := together(racers, func(i int) error {
+			_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
+				return o.Decide(verdict(*o, i%2 == 0), "credit-validated", fmt.Sprintf("test verdict-%d", i), t0)
+			})
+			return err
+		})
+		winners := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				winners++
+			case domain.KindOf(err) != domain.KindConflict || errors.Is(err, domain.ErrDuplicate):
+				t.Errorf("verdict %d: %v; want a conflict", i, err)
+			}
+		}
+		if winners != 1 {
+			t.Errorf("%d verdicts applied; want one", winners)
+		}
+		o := mustOrder(t, s, "o-1")
+		if len(o.History) != 2 {
+			t.Errorf("history %+v; want one decision", o.History)
+		}
+		switch o.Status {
+		case events.StatusApproved:
+			if o.Reserved != 1200 {
+				t.Errorf("approved order holds %d; want 1200", o.Reserved)
+			}
+			wantKinds(t, "approved order", o, "status-changed approved")
+		case events.StatusCancelled:
+			if o.Reserved != 0 {
+				t.Errorf("cancelled order holds %d; want 0", o.Reserved)
+			}
+			wantKinds(t, "cancelled order", o, "status-changed cancelled", "release 1200")
+		default:
+			t.Errorf("order is %s; want approved or cancelled", o.Status)
+		}
+	})
+
+	t.Run("ConcurrentReservationsNeverOverdraw", func(t *testing.T) {
+		// Credit for n of the m orders, and one cent short of one more.
+		const m, n, amount = racers, 7, 1200
+		s := store(t, open)
+		limit := int64(n*amount + amount - 1)
+		mustCreateCustomer(t, s, "alice", limit)
+		errs := together(m, func(i int) error { return reserve(t.Context(), s, "alice", fmt.Sprintf("o-%02d", i), amount) })
+		var through []string
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				through = append(through, fmt.Sprintf("o-%02d", i))
+			case !errors.Is(err, domain.ErrInsufficientCredit):
+				t.Errorf("reserve for o-%02d: %v; want ErrInsufficientCredit", i, err)
+			}
+		}
+		if len(through) != n {
+			t.Errorf("%d reservations went through; want %d", len(through), n)
+		}
+		c := mustCustomer(t, s, "alice")
+		if c.CreditLimit != limit || c.Available != limit-int64(len(through))*amount || c.Available != amount-1 {
+			t.Errorf("creditLimit %d, availableCredit %d; want %d, %d", c.CreditLimit, c.Available, limit, amount-1)
+		}
+		var held []string
+		for _, r := range c.Reservations {
+			held = append(held, r.OrderID)
+			if r.Amount != amount {
+				t.Errorf("reservation %+v; want %d", r, amount)
+			}
+		}
+		slices.Sort(held)
+		if !slices.Equal(held, through) {
+			t.Errorf("reservations for %q; want exactly the ones that went through, %q", held, through)
+		}
+	})
+
+	t.Run("ConcurrentReservationsForOneOrderReserveOnce", func(t *testing.T) {
+		s := store(t, open)
+		mustCreateCustomer(t, s, "alice", 5000)
+		for i, err := range together(racers, func(int) error { return reserve(t.Context(), s, "alice", "o-1", 1200) }) {
+			if err != nil {
+				t.Errorf("reserve %d: %v", i, err)
+			}
+		}
+		wantCredit(t, s, "alice", 5000, 3800, domain.Reservation{OrderID: "o-1", Amount: 1200})
+	})
+
+	t.Run("ConcurrentCreationOfOneOrderCreatesItOnce", func(t *testing.T) {
+		s := store(t, open)
+		var created atomic.Int32
+		orders := make([]domain.Order, racers)
+		errs := together(racers, func(i int) error {
+			o, ok, err := s.CreateOrder(t.Context(), newOrder("o-1", "alice", vanilla6, t0.Add(time.Duration(i)*time.Second)))
+			if ok {
+				created.Add(1)
+			}
+			orders[i] = o
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("CreateOrder %d: %v", i, err)
+			}
+		}
+		if n := created.Load(); n != 1 {
+			t.Errorf("created %d times; want once", n)
+		}
+		stored := mustOrder(t, s, "o-1")
+		for i, o := range orders {
+			wantOrder(t, fmt.Sprintf("CreateOrder %d returns the stored order", i), o, stored)
+		}
+	})
 }

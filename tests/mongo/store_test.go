@@ -1,25 +1,24 @@
 // Package mongo_test runs the store conformance suite against the MongoDB
 // store (infra/mongo) on a real MongoDB wire-protocol server: FerretDB v1,
-// embedded, SQLite underneath, started by the test.
+// embedded, SQLite underneath, started by the test behind the harness's
+// proxy (tests/internal/ferret).
 //
-// What this proves: every store operation and edge case behaves on the
-// MongoDB store exactly as on the embedded store, through the real driver,
-// real BSON, real queries, update operators, indexes and duplicate-key
-// errors; and that the documents have the shape people read in mongo-express.
+// What this proves: every unit of work and edge case behaves on the MongoDB
+// store exactly as on the embedded store, through the real driver, real
+// BSON, real queries, indexes, version-checked replaces and duplicate-key
+// errors; that a change and the messages it emits are one document write;
+// that messages written before a crash are still pending for a new client
+// and the relay delivers them; that concurrent verdicts and reservations
+// keep the money rule (the suite's Concurrency tests); and that the
+// documents have the shape people read in mongo-express.
 //
-// What it cannot prove: atomicity under concurrency. FerretDB has no
-// transactions and no positional updates, and concurrent updates of one
-// document can lose writes (its SQLite handler reads, modifies and writes
-// back the whole document), which MongoDB never does: MongoDB applies each
-// single-document update atomically, and the store's safety rests on that
-// (each change is one conditional update). So there is no concurrency
-// assertion here: 1000 concurrent reservations against credit for 100,
-// tried by hand on FerretDB v1.24.2, were all accepted, with 12 to 38
-// reservations recorded and 6200 to 8800 of the 10000 cents still
-// "available" — lost updates, which a test could neither pass nor fail
-// meaningfully. The concurrency proof (1000 orders against credit for 100)
-// runs on the embedded store, whose transactions are serialisable: see
-// concurrency_test.go in the product module.
+// The concurrency proof rests on single-document atomicity, which MongoDB
+// guarantees and the store relies on (each unit of work is one replace
+// conditional on the version read). FerretDB v1.24.2 alone does not give
+// it: it reads, modifies and writes back the whole document without
+// checking the filter again, so concurrent updates of one document can be
+// lost. The harness's proxy runs write commands one at a time, which gives
+// it back; see the ferret package doc.
 package mongo_test
 
 import (
@@ -41,18 +40,23 @@ import (
 )
 
 // opener returns a storetest.Open that gives each test a new database on
-// the server at uri.
+// the server at uri. Reopening connects a new client to the same database,
+// as a restarted process does.
 func opener(uri string) storetest.Open {
 	var n atomic.Int64
-	return func(t *testing.T) domain.Store {
+	return func(t *testing.T) (domain.Store, func() domain.Store) {
 		t.Helper()
 		db := fmt.Sprintf("conformance%d", n.Add(1))
-		s, err := mongo.Open(t.Context(), uri, db)
-		if err != nil {
-			t.Fatalf("open MongoDB store: %v", err)
+		open := func() domain.Store {
+			t.Helper()
+			s, err := mongo.Open(t.Context(), uri, db)
+			if err != nil {
+				t.Fatalf("open MongoDB store: %v", err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
 		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return open(), open
 	}
 }
 
@@ -63,7 +67,8 @@ func TestStoreConformance(t *testing.T) {
 }
 
 // TestDocumentsAreReadable pins the stored shape: camelCase fields, money
-// as integer cents, times as BSON dates, lists as arrays, outbox events as text.
+// as integer cents, times as BSON dates, lists as arrays, the outbox inside
+// the order with pendingSince while it holds messages.
 func TestDocumentsAreReadable(t *testing.T) {
 	uri := ferret.Start(t)
 	ctx := t.Context()
@@ -80,8 +85,23 @@ func TestDocumentsAreReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := domain.NewOrder(events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
-		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, "test/1", "", now)
+		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, "test 1", "", now)
 	if _, _, err := s.CreateOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+		return o.Decide(events.CreditValidated{OrderID: "o-1", CustomerID: "alice", Amount: 1200, Reason: events.ReasonInsufficientCredit},
+			"test", "test 2", now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A refused order, with its outbox delivered.
+	refused := domain.NewOrder(events.OrderCreated{OrderID: "o-2", CustomerID: "alice",
+		Items: []events.Item{{Flavour: "lemon", Size: "S", Quantity: 1}}}, "test 3", events.ReasonInsufficientCredit, now)
+	if _, _, err := s.CreateOrder(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrder(ctx, "o-2", func(o *domain.Order) error { o.Delivered(o.Outbox[0].ID); return nil }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -123,21 +143,39 @@ func TestDocumentsAreReadable(t *testing.T) {
 	})
 	res := raw(mongo.CollCustomers, "alice").Lookup("reservations", "0").Document()
 	check(res, "reservation", map[string]bson.Type{"orderId": bson.TypeString, "amount": bson.TypeInt64})
+
 	order := raw(mongo.CollOrders, "o-1")
-	check(order, "order", map[string]bson.Type{
+	check(order, "cancelled order", map[string]bson.Type{
 		"_id": bson.TypeString, "customerId": bson.TypeString, "items": bson.TypeArray,
-		"amount": bson.TypeInt64, "status": bson.TypeString, "createdAt": bson.TypeDateTime,
-		"updatedAt": bson.TypeDateTime, "history": bson.TypeArray, "reserved": bson.TypeInt64,
-		"outbox": bson.TypeArray, "pendingSince": bson.TypeDateTime, "version": bson.TypeInt64,
+		"amount": bson.TypeInt64, "status": bson.TypeString, "reason": bson.TypeString,
+		"reserved": bson.TypeInt64, "createdAt": bson.TypeDateTime, "updatedAt": bson.TypeDateTime,
+		"history": bson.TypeArray, "outbox": bson.TypeArray, "pendingSince": bson.TypeDateTime,
+		"version": bson.TypeInt64,
 	})
 	if got := order.Lookup("amount").Int64(); got != 1200 {
 		t.Errorf("amount %d cents; want 1200", got)
 	}
+	if got := order.Lookup("version").Int64(); got != 2 {
+		t.Errorf("version %d after one change; want 2", got)
+	}
 	check(order.Lookup("history", "0").Document(), "step", map[string]bson.Type{
 		"status": bson.TypeString, "by": bson.TypeString, "event": bson.TypeString, "at": bson.TypeDateTime,
 	})
-	check(order.Lookup("outbox", "0").Document(), "outbox message", map[string]bson.Type{
+	check(order.Lookup("outbox", "0").Document(), "message", map[string]bson.Type{
 		"id": bson.TypeString, "event": bson.TypeString, "at": bson.TypeDateTime,
+	})
+	check(order.Lookup("outbox", "2").Document(), "release", map[string]bson.Type{
+		"id": bson.TypeString, "release": bson.TypeInt64, "at": bson.TypeDateTime,
+	})
+	if first, since := order.Lookup("outbox", "0", "at").Time(), order.Lookup("pendingSince").Time(); !first.Equal(since) {
+		t.Errorf("pendingSince %v; want the first message's time %v", since, first)
+	}
+
+	check(raw(mongo.CollOrders, "o-2"), "refused order with its outbox delivered", map[string]bson.Type{
+		"_id": bson.TypeString, "customerId": bson.TypeString, "items": bson.TypeArray,
+		"amount": bson.TypeInt64, "status": bson.TypeString, "reserved": bson.TypeInt64,
+		"refused": bson.TypeString, "createdAt": bson.TypeDateTime, "updatedAt": bson.TypeDateTime,
+		"history": bson.TypeArray, "outbox": bson.TypeArray, "version": bson.TypeInt64,
 	})
 }
 
@@ -165,7 +203,7 @@ func TestOpenCreatesIndexesOnce(t *testing.T) {
 	for _, s := range specs {
 		names[s.Name] = true
 	}
-	for _, want := range []string{"_id_", "status_1_createdAt_1", "createdAt_1"} {
+	for _, want := range []string{"_id_", "status_1_createdAt_1", "createdAt_1", "pendingSince_1"} {
 		if !names[want] {
 			t.Errorf("orders has no index %s (has %v)", want, names)
 		}
