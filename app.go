@@ -226,11 +226,6 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 	return reply.Event(), nil
 }
 
-// Publish is Ingest for events the REST API made.
-func (a *App) Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	return a.Ingest(ctx, e)
-}
-
 // ReportFailure fails an order at a station's report; the release of its
 // credit and the failed event are delivered from its outbox at once.
 func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error) {

@@ -202,7 +202,7 @@ func TestConcurrentOrdersThroughTheAppApproveExactlyWhatTheCreditCovers(t *testi
 		e := bulkEvent(t, i)
 		wg.Go(func() {
 			<-start
-			if _, err := app.Publish(t.Context(), e); err != nil {
+			if _, err := app.Ingest(t.Context(), e); err != nil {
 				t.Errorf("order %s: %v", e.Subject(), err)
 			}
 		})

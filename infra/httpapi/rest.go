@@ -94,7 +94,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.app.Publish(r.Context(), e); err != nil {
+	if _, err := s.app.Ingest(r.Context(), e); err != nil {
 		return err
 	}
 	s.accept(w, r, in.OrderID)
@@ -160,7 +160,7 @@ func (s *Server) station(t string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		if _, err := s.app.Publish(r.Context(), e); err != nil {
+		if _, err := s.app.Ingest(r.Context(), e); err != nil {
 			return err
 		}
 		s.accept(w, r, in.OrderID)

@@ -34,7 +34,6 @@ const Source = events.Source + "/api"
 // App is what the API needs from the running system.
 type App interface {
 	Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
-	Publish(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error)
 	CreateCustomer(ctx context.Context, c domain.NewCustomer) (domain.Customer, error)
 	SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error)
 	ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error)

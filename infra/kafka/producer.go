@@ -2,8 +2,8 @@
 // from the contract's topics with IBM/sarama, encoded by the CloudEvents
 // kafka_sarama binding (binary or structured mode). Each function consumes
 // its own topic in its own consumer group, processes each partition in
-// order, and marks an offset only once the handler's effects are stored and
-// its reply is acknowledged by the broker.
+// order, and marks an offset only once the handler's write is stored, with
+// what it emits in the order's outbox (which the relay then produces).
 package kafka
 
 import (

@@ -135,23 +135,14 @@ func placeUntilAcknowledged(t *testing.T, p *runner.Process, id string) bool {
 	return false
 }
 
-type order struct {
-	OrderID string `json:"orderId"`
-	Status  string `json:"status"`
-	Amount  int64  `json:"amount"`
-	History []struct {
-		Status string `json:"status"`
-	} `json:"history"`
-}
-
 // checkOrders waits until every acknowledged order is final, then checks
 // that no step happened twice and the credit held is what shipped costs.
-func checkOrders(t *testing.T, p *runner.Process, acked []string, within time.Duration) map[string]order {
+func checkOrders(t *testing.T, p *runner.Process, acked []string, within time.Duration) map[string]e2e.Order {
 	t.Helper()
-	orders := map[string]order{}
+	orders := map[string]e2e.Order{}
 	deadline := time.Now().Add(within)
 	for {
-		var l struct{ Orders []order }
+		var l struct{ Orders []e2e.Order }
 		p.Get(t, "/api/v1/orders?limit=1000").JSON(t, &l)
 		clear(orders)
 		for _, o := range l.Orders {

@@ -41,9 +41,11 @@ func TestForgedVerdictsRacingTheOrderNeverApproveIt(t *testing.T) {
 	}
 }
 
-// A verdict that approves an order with no reservation, or names another
-// amount or customer, is refused with 422 and changes nothing.
-func TestAVerdictThatDoesNotMatchTheReservationIsRefused(t *testing.T) {
+// A forged approval of an order already decided, or of no order at all, is
+// refused with 422 over HTTP and changes nothing. (The money rule itself, on
+// an order still waiting for its verdict, is pinned by the creditvalidated
+// and storetest suites and by the race above.)
+func TestAForgedApprovalOfADecidedOrUnknownOrderIsRefused(t *testing.T) {
 	p := runner.Start(t, map[string]string{"KITCHEN_MODE": "manual"})
 	CreateCustomer(t, p, "bob", 0)
 	PostBinary(t, p, "ev-o1", "com.cupcakes.order.created", "o-poor", OrderData("o-poor", "bob", "vanilla", "M", 6))
@@ -53,7 +55,7 @@ func TestAVerdictThatDoesNotMatchTheReservationIsRefused(t *testing.T) {
 	tests := []struct {
 		name, orderID, data string
 	}{
-		{"no reservation (credit refused)", "o-poor", `{"orderId":"o-poor","customerId":"bob","amount":1200,"valid":true}`},
+		{"credit refused, the right amount", "o-poor", `{"orderId":"o-poor","customerId":"bob","amount":1200,"valid":true}`},
 		{"another amount", "o-poor", `{"orderId":"o-poor","customerId":"bob","amount":1,"valid":true}`},
 		{"unknown order", "o-none", `{"orderId":"o-none","customerId":"bob","amount":1200,"valid":true}`},
 	}

@@ -226,7 +226,7 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		if _, err := app.Publish(ctx, e); err != nil {
+		if _, err := app.Ingest(ctx, e); err != nil {
 			return result{}, err
 		}
 	}
