@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -70,6 +71,10 @@ type Consumer struct {
 	handle  Handler
 	publish DeadLetterer
 	log     *slog.Logger
+	// ready is set once a session of the group started (partitions
+	// assigned, or none to take) and cleared while joining fails.
+	ready   atomic.Bool
+	lastErr atomic.Pointer[error]
 }
 
 // NewConsumer joins cfg.Group.
@@ -85,7 +90,22 @@ func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("join Kafka consumer group %s on %v: %w", cfg.Group, cfg.Brokers, err)
 	}
-	return &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+	c := &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}
+	c.setNotReady(errors.New("joining"))
+	return c, nil
+}
+
+// Ready reports whether the consumer is in its group, and if not, why.
+func (c *Consumer) Ready() error {
+	if c.ready.Load() {
+		return nil
+	}
+	return fmt.Errorf("consumer group %s: %w", c.cfg.Group, *c.lastErr.Load())
+}
+
+func (c *Consumer) setNotReady(err error) {
+	c.lastErr.Store(&err)
+	c.ready.Store(false)
 }
 
 // Run consumes until ctx is done; then it finishes the event in hand, and
@@ -96,17 +116,22 @@ func (c *Consumer) Run(ctx context.Context) {
 			c.log.Warn("consumer group error", "error", err)
 		}
 	}()
+	wait := connectBackoff.First
 	for ctx.Err() == nil {
-		if err := c.group.Consume(ctx, []string{c.cfg.Topic}, c); err != nil {
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				return
-			}
-			c.log.Warn("consume", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+		err := c.group.Consume(ctx, []string{c.cfg.Topic}, c)
+		if err == nil {
+			wait = connectBackoff.First
+			continue // a rebalance: join again
 		}
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return
+		}
+		// The topic not there yet, its leader not elected, the coordinator
+		// moving, the broker gone: try again, not ready meanwhile.
+		c.setNotReady(err)
+		c.log.Warn("consume; retrying", "retry_in", wait.String(), "error", err)
+		sleep(ctx, wait)
+		wait = min(2*wait, connectBackoff.Max)
 	}
 }
 
@@ -119,7 +144,10 @@ func (c *Consumer) Close() error {
 }
 
 // Setup is part of sarama.ConsumerGroupHandler.
-func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
+func (c *Consumer) Setup(sarama.ConsumerGroupSession) error {
+	c.ready.Store(true)
+	return nil
+}
 
 // Cleanup is part of sarama.ConsumerGroupHandler.
 func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }

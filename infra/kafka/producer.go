@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,7 +41,14 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Metadata.Retry.Max = 5
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
+	// A send meeting a leader election (NOT_LEADER_OR_FOLLOWER) is retried
+	// for about 3 s in all: 100 ms doubling to 1 s, five times.
 	c.Producer.Retry.Max = 5
+	c.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(100*time.Millisecond<<max(retries-1, 0), time.Second)
+	}
+	// A partition consumer whose leader moved looks for the new one soon.
+	c.Consumer.Retry.Backoff = 250 * time.Millisecond
 	c.Producer.Partitioner = NewKafkaPartitioner
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
@@ -51,21 +61,75 @@ func SaramaConfig(clientID string) *sarama.Config {
 // Producer sends CloudEvents to Kafka with a synchronous producer: Publish
 // returns once the broker has acknowledged the record.
 type Producer struct {
-	producer sarama.SyncProducer
+	producer atomic.Pointer[sarama.SyncProducer] // nil until connected
+	lastErr  atomic.Pointer[error]               // why it is not connected
 	topicFor func(eventType string) string
 	mode     string
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
-// NewProducer connects a producer. topicFor names the topic of each event type.
+// NewProducer connects a producer now. topicFor names the topic of each
+// event type.
 func NewProducer(brokers []string, clientID, mode string, topicFor func(string) string) (*Producer, error) {
+	p, err := newProducer(mode, topicFor)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.connect(brokers, clientID); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// StartProducer returns a producer that connects in the background, trying
+// again with backoff until the brokers answer; until then sends fail with
+// a retriable error and Ready says why.
+func StartProducer(brokers []string, clientID, mode string, topicFor func(string) string, log *slog.Logger) (*Producer, error) {
+	p, err := newProducer(mode, topicFor)
+	if err != nil {
+		return nil, err
+	}
+	if err := SaramaConfig(clientID).Validate(); err != nil {
+		return nil, fmt.Errorf("kafka producer configuration: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = untilConnected(ctx, log, "producer", connectBackoff, func() error { return p.connect(brokers, clientID) })
+	}()
+	return p, nil
+}
+
+func newProducer(mode string, topicFor func(string) string) (*Producer, error) {
 	if mode != ModeBinary && mode != ModeStructured {
 		return nil, fmt.Errorf("kafka content mode must be %q or %q, got %q", ModeBinary, ModeStructured, mode)
 	}
-	p, err := sarama.NewSyncProducer(brokers, SaramaConfig(clientID))
+	p := &Producer{topicFor: topicFor, mode: mode, stop: func() {}}
+	err := fmt.Errorf("producer: %w", errNotConnected)
+	p.lastErr.Store(&err)
+	return p, nil
+}
+
+func (p *Producer) connect(brokers []string, clientID string) error {
+	sp, err := sarama.NewSyncProducer(brokers, SaramaConfig(clientID))
 	if err != nil {
-		return nil, fmt.Errorf("connect Kafka producer to %v: %w", brokers, err)
+		err = fmt.Errorf("connect Kafka producer to %v: %w", brokers, err)
+		p.lastErr.Store(&err)
+		return err
 	}
-	return &Producer{producer: p, topicFor: topicFor, mode: mode}, nil
+	p.producer.Store(&sp)
+	return nil
+}
+
+// Ready reports whether the producer is connected, and if not, why.
+func (p *Producer) Ready() error {
+	if p.producer.Load() != nil {
+		return nil
+	}
+	return *p.lastErr.Load()
 }
 
 // Publish produces e to the topic of its type, keyed by its partitionkey.
@@ -104,7 +168,11 @@ func (p *Producer) Encode(ctx context.Context, topic string, e cloudevents.Event
 
 // Send produces a record and waits for the broker's acknowledgement.
 func (p *Producer) Send(msg *sarama.ProducerMessage) error {
-	if _, _, err := p.producer.SendMessage(msg); err != nil {
+	sp := p.producer.Load()
+	if sp == nil {
+		return fmt.Errorf("produce to %s: %w", msg.Topic, p.Ready())
+	}
+	if _, _, err := (*sp).SendMessage(msg); err != nil {
 		return fmt.Errorf("produce to %s: %w", msg.Topic, err)
 	}
 	return nil
@@ -112,7 +180,13 @@ func (p *Producer) Send(msg *sarama.ProducerMessage) error {
 
 // Close flushes and closes the producer.
 func (p *Producer) Close() error {
-	if err := p.producer.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+	p.stop()
+	p.wg.Wait()
+	sp := p.producer.Load()
+	if sp == nil {
+		return nil
+	}
+	if err := (*sp).Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		return fmt.Errorf("close Kafka producer: %w", err)
 	}
 	return nil

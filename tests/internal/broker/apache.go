@@ -187,7 +187,10 @@ func (k *Kafka) configure() error {
 		// (9 s by default); a short one keeps broker-crash tests quick.
 		"broker.session.timeout.ms=2000",
 		"broker.heartbeat.interval.ms=500",
-		"auto.create.topics.enable=true",
+		// Topics exist because someone created them, as in production
+		// (docker-compose's kafka-init, Knative's job): nothing appears by
+		// being asked for.
+		"auto.create.topics.enable=false",
 		"log.flush.interval.messages=1000000",
 		"",
 	}, "\n")
