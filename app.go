@@ -63,6 +63,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter(), Metrics: metrics.New()}
 	a.Metrics.Describe(dispatch.EventsTotal, "CloudEvents handled by the functions, by type and outcome (handled, refused, failed).")
+	a.Metrics.Describe(kafka.DeadLettersTotal, "Kafka records sent to the dead-letter topic, by the topic they came from and their event type (empty: not a CloudEvent).")
 	if err := a.connect(); err != nil {
 		_ = store.Close()
 		return nil, err
@@ -102,7 +103,8 @@ func (a *App) connect() error {
 	opts := kafka.Options{
 		Brokers: cfg.KafkaBrokers, GroupPrefix: cfg.KafkaGroupPrefix, InstanceID: cfg.KafkaInstanceID, ContentMode: cfg.KafkaContentMode,
 		DeadLetters: cfg.DeadLetters(), Updates: cfg.OrderUpdates(), TopicFor: cfg.ForType,
-		Retry: kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+		Retry:   kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+		Metrics: a.Metrics,
 	}
 	if cfg.KafkaConsume {
 		opts.Notify = a.Hub

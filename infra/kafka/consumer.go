@@ -43,6 +43,16 @@ type Retry struct {
 	MaxBackoff time.Duration
 }
 
+// DeadLettersTotal counts records sent to the dead-letter topic, by the
+// topic they came from and their event type ("" for a record that is not a
+// CloudEvent).
+const DeadLettersTotal = "cupcakes_deadletters_total"
+
+// Counter counts, with labels given as key, value pairs (infra/metrics).
+type Counter interface {
+	Add(name string, v float64, labels ...string)
+}
+
 // ConsumerConfig configures one function's consumer.
 type ConsumerConfig struct {
 	Brokers    []string
@@ -55,6 +65,8 @@ type ConsumerConfig struct {
 	// FromNewest starts a new group at the end of the topic (notifications)
 	// rather than at the beginning (work).
 	FromNewest bool
+	// Metrics, if set, counts dead letters (DeadLettersTotal).
+	Metrics Counter
 }
 
 // Consumer feeds one topic to one function, partition by partition in
@@ -209,7 +221,15 @@ func (c *Consumer) deadLetter(session context.Context, msg *sarama.ConsumerMessa
 	dl.SetExtension(ExtDeadLetterPartition, strconv.Itoa(int(msg.Partition)))
 	dl.SetExtension(ExtDeadLetterOffset, strconv.FormatInt(msg.Offset, 10))
 	c.log.Warn("dead-lettering event", "id", e.ID(), "type", e.Type(), "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
-	return c.untilSent(session, func(ctx context.Context) error { return c.publish.PublishTo(ctx, c.cfg.DeadLetter, dl) })
+	return c.counted(msg.Topic, e.Type(), c.untilSent(session, func(ctx context.Context) error { return c.publish.PublishTo(ctx, c.cfg.DeadLetter, dl) }))
+}
+
+// counted counts a dead letter that was sent.
+func (c *Consumer) counted(topic, eventType string, sent bool) bool {
+	if sent && c.cfg.Metrics != nil {
+		c.cfg.Metrics.Add(DeadLettersTotal, 1, "topic", topic, "type", eventType)
+	}
+	return sent
 }
 
 // deadLetterRecord copies a record that is not a CloudEvent to the
@@ -229,7 +249,7 @@ func (c *Consumer) deadLetterRecord(session context.Context, msg *sarama.Consume
 		out.Headers = append(out.Headers, sarama.RecordHeader{Key: []byte("ce_" + k), Value: []byte(v)})
 	}
 	c.log.Warn("dead-lettering record", "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
-	return c.untilSent(session, func(context.Context) error { return c.publish.Send(out) })
+	return c.counted(msg.Topic, "", c.untilSent(session, func(context.Context) error { return c.publish.Send(out) }))
 }
 
 // untilSent tries send until it succeeds or the session ends.

@@ -39,6 +39,8 @@ type Options struct {
 	Bindings []Binding
 	// Notify, if set, gets every status-changed notification on Updates.
 	Notify Publisher
+	// Metrics, if set, counts dead letters.
+	Metrics Counter
 }
 
 // Transport is events over Kafka: one producer, one consumer group per
@@ -93,7 +95,7 @@ func (t *Transport) Start(_ context.Context, handle func(context.Context, cloude
 		cfg := ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
 			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
-			InstanceID: instanceID(t.opts.InstanceID, b.Function),
+			InstanceID: instanceID(t.opts.InstanceID, b.Function), Metrics: t.opts.Metrics,
 		}
 		j := &joining{group: cfg.Group}
 		t.mu.Lock()

@@ -89,3 +89,18 @@ func TestAStartUpBeforeItsTopicsExistWaitsForThemAndDoesNotExit(t *testing.T) {
 		t.Errorf("%d records on fresh-readytoship, want 1", len(recs))
 	}
 }
+
+// TestARunnerWithSomeFunctionsOnItsOwnEmbeddedStoreRefusesToStart: split
+// functions must share a store; each with its own embedded one, every
+// kitchen step would be dead-lettered as "order not found".
+func TestARunnerWithSomeFunctionsOnItsOwnEmbeddedStoreRefusesToStart(t *testing.T) {
+	p := runner.Launch(t, map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "FUNCTIONS": "mixed,baked"})
+	for deadline := time.Now().Add(10 * time.Second); !p.Exited(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("FUNCTIONS=mixed,baked on an embedded store started")
+		}
+	}
+	if log := p.Log(); !strings.Contains(log, "FUNCTIONS=mixed,baked runs only part of the pipeline") || !strings.Contains(log, "set MONGODB_URI") {
+		t.Errorf("exit message does not say why:\n%s", log)
+	}
+}
