@@ -88,5 +88,8 @@ compose-logs: ## follow the logs of the docker compose services
 test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
 	cd tests && $(GO) test -count=1 ./deploy/
 
-bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline
-	cd tests && $(GO) run ./cmd/bench -orders 1000
+bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline (BROKERS=host:port: a running Kafka instead of kfake)
+	cd tests && $(GO) run ./cmd/bench -orders 1000 $(if $(BROKERS),-brokers $(BROKERS))
+
+kafka: ## run Apache Kafka (the tests' version, from Maven Central) in the foreground with the contract topics
+	cd tests && $(GO) run ./cmd/kafka

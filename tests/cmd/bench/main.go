@@ -3,14 +3,17 @@
 // baseline measured in the same run through the same broker: plain sarama
 // producing and consuming as many records as the pipeline moved. It prints
 // the figures and the ratios. The broker is kfake, in this process, on
-// loopback: the numbers compare the two paths on this machine, they are not
-// Apache Kafka's.
+// loopback, unless -brokers names one (Apache Kafka, say): then the run's
+// topics and groups are new ones, named for the run, created with
+// -partitions partitions.
 //
 //	go run ./cmd/bench -orders 1000
+//	go run ./cmd/bench -orders 1000 -brokers 127.0.0.1:9092
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,8 +47,9 @@ var stages = []string{
 func main() {
 	orders := flag.Int("orders", 1000, "full orders per run")
 	partitions := flag.Int("partitions", 3, "partitions per topic")
+	addrs := flag.String("brokers", "", "bootstrap addresses of a running Kafka (comma list); empty: kfake in this process")
 	flag.Parse()
-	if err := run(*orders, int32(*partitions)); err != nil {
+	if err := run(*orders, int32(*partitions), *addrs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -60,18 +64,41 @@ type result struct {
 	perStage map[string][]time.Duration
 }
 
-func run(orders int, partitions int32) error {
+// baselineTopic is the topic of the plain sarama baseline.
+var baselineTopic = "baseline"
+
+func run(orders int, partitions int32, addrs string) error {
 	topics := []string{events.TopicOrderRequests, events.TopicOrderValidations, events.TopicReadyToBake,
 		events.TopicReadyToDecorate, events.TopicReadyToPackage, events.TopicReadyToShip,
-		events.TopicOrderUpdates, events.TopicDeadLetters, "baseline"}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
-	if err != nil {
-		return err
+		events.TopicOrderUpdates, events.TopicDeadLetters}
+	var brokers []string
+	kind := "kfake"
+	if addrs == "" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, append(topics, baselineTopic)...))
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		brokers = cluster.ListenAddrs()
+	} else {
+		// A broker of the user's: new topics for this run, renamed into
+		// place with KAFKA_TOPICS, so nothing of an earlier run is read.
+		kind = "the broker"
+		brokers = strings.Split(addrs, ",")
+		run := fmt.Sprintf("bench%d", time.Now().Unix())
+		var renames, created []string
+		for _, t := range topics {
+			renames = append(renames, t+":"+t+"-"+run)
+			created = append(created, t+"-"+run)
+		}
+		baselineTopic = "baseline-" + run
+		if err := createTopics(brokers, partitions, append(created, baselineTopic)...); err != nil {
+			return err
+		}
+		os.Setenv("KAFKA_TOPICS", strings.Join(renames, ","))
 	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
-	fmt.Printf("cupcake-factory bench: %d orders, %d partitions per topic, kfake on %s, GOMAXPROCS-limited machine\n\n",
-		orders, partitions, strings.Join(brokers, ","))
+	fmt.Printf("cupcake-factory bench: %d orders, %d partitions per topic, %s on %s, GOMAXPROCS-limited machine\n\n",
+		orders, partitions, kind, strings.Join(brokers, ","))
 
 	base, err := baseline(brokers, orders*recordsPerOrder)
 	if err != nil {
@@ -137,7 +164,7 @@ func baseline(brokers []string, n int) (result, error) {
 		return result{}, err
 	}
 	defer prod.Close()
-	group, err := sarama.NewConsumerGroup(brokers, "baseline", cfg)
+	group, err := sarama.NewConsumerGroup(brokers, baselineTopic, cfg)
 	if err != nil {
 		return result{}, err
 	}
@@ -148,12 +175,12 @@ func baseline(brokers []string, n int) (result, error) {
 	defer cancel()
 	go func() {
 		for ctx.Err() == nil {
-			_ = group.Consume(ctx, []string{"baseline"}, h)
+			_ = group.Consume(ctx, []string{baselineTopic}, h)
 		}
 	}()
 	start := time.Now()
 	for i := range n {
-		msg := &sarama.ProducerMessage{Topic: "baseline", Key: sarama.StringEncoder(fmt.Sprintf("o-%d", i/recordsPerOrder)), Value: sarama.ByteEncoder(value)}
+		msg := &sarama.ProducerMessage{Topic: baselineTopic, Key: sarama.StringEncoder(fmt.Sprintf("o-%d", i/recordsPerOrder)), Value: sarama.ByteEncoder(value)}
 		if _, _, err := prod.SendMessage(msg); err != nil {
 			return result{}, err
 		}
@@ -214,8 +241,11 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 	if _, err := app.CreateCustomer(ctx, domain.NewCustomer{ID: "bench", Name: "Bench", CreditLimit: int64(orders) * 200}); err != nil {
 		return result{}, err
 	}
-	if len(brokers) > 0 {
-		time.Sleep(2 * time.Second) // let the consumer groups settle before timing
+	// Time from when every consumer is in its group.
+	for deadline := time.Now().Add(time.Minute); app.Ready(ctx) != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("not ready in a minute: %w", app.Ready(ctx))
+		}
 	}
 	start := time.Now()
 	for i := range orders {
@@ -260,4 +290,47 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 		}
 	}
 	return r, nil
+}
+
+// createTopics creates topics with partitions partitions on brokers and
+// waits until every partition answers ListOffsets.
+func createTopics(brokers []string, partitions int32, names ...string) error {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	for _, n := range names {
+		if err := admin.CreateTopic(n, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", n, err)
+		}
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		err := func() error {
+			if err := client.RefreshMetadata(names...); err != nil {
+				return err
+			}
+			for _, n := range names {
+				for p := range partitions {
+					if _, err := client.GetOffset(n, p, sarama.OffsetNewest); err != nil {
+						return fmt.Errorf("%s/%d: %w", n, p, err)
+					}
+				}
+			}
+			return nil
+		}()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics not ready: %w", err)
+		}
+	}
 }

@@ -109,7 +109,8 @@ type Kafka struct {
 	// Addr is the bootstrap address (host:port).
 	Addr string
 
-	tb     testing.TB
+	fail   func(format string, args ...any)
+	logf   func(format string, args ...any)
 	dir    string
 	props  string
 	libs   string
@@ -127,11 +128,25 @@ type Kafka struct {
 // and stops the broker when the test ends.
 func StartApache(tb testing.TB, partitions int32) *Kafka {
 	tb.Helper()
-	libs, err := KafkaJars()
+	k, err := RunApache(tb.TempDir(), tb.Fatalf, tb.Logf)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k := &Kafka{tb: tb, libs: libs, dir: tb.TempDir(), topics: map[string]int32{}}
+	tb.Cleanup(k.Stop)
+	k.CreateTopics(partitions, Topics...)
+	tb.Logf("Apache Kafka %s on %s ready in %s", KafkaVersion, k.Addr, k.Started.Round(time.Millisecond))
+	return k
+}
+
+// RunApache starts Apache Kafka with its data under dir, without topics,
+// and returns once it answers. fail is called when a later step (topics,
+// a restart) fails, logf for what is worth telling. The caller stops it.
+func RunApache(dir string, fail, logf func(format string, args ...any)) (*Kafka, error) {
+	libs, err := KafkaJars()
+	if err != nil {
+		return nil, err
+	}
+	k := &Kafka{fail: fail, logf: logf, libs: libs, dir: dir, topics: map[string]int32{}}
 	began := time.Now()
 	var lastErr error
 	for range 3 { // a free port may be taken between choosing it and the JVM binding it
@@ -140,16 +155,13 @@ func StartApache(tb testing.TB, partitions int32) *Kafka {
 				break
 			}
 		}
-		tb.Logf("Apache Kafka did not start, trying other ports: %v", lastErr)
+		logf("Apache Kafka did not start, trying other ports: %v", lastErr)
 	}
 	if lastErr != nil {
-		tb.Fatalf("start Apache Kafka: %v", lastErr)
+		return nil, fmt.Errorf("start Apache Kafka: %w", lastErr)
 	}
-	tb.Cleanup(k.Stop)
-	k.CreateTopics(partitions, Topics...)
 	k.Started = time.Since(began)
-	tb.Logf("Apache Kafka %s on %s ready in %s", KafkaVersion, k.Addr, k.Started.Round(time.Millisecond))
-	return k
+	return k, nil
 }
 
 // configure chooses ports, writes server.properties and a log4j
@@ -288,10 +300,12 @@ func (k *Kafka) answers() error {
 // answers ListOffsets: right after creation a broker answers
 // NOT_LEADER_OR_FOLLOWER for a moment.
 func (k *Kafka) CreateTopics(partitions int32, names ...string) {
-	k.tb.Helper()
+	began := time.Now()
 	if err := createTopics(k.Addr, partitions, names...); err != nil {
-		k.tb.Fatalf("%v\n%s", err, k.output())
+		k.fail("%v\n%s", err, k.output())
+		return
 	}
+	k.Started += time.Since(began)
 	k.mu.Lock()
 	for _, n := range names {
 		k.topics[n] = partitions
@@ -377,7 +391,7 @@ func (k *Kafka) Stop() {
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		k.tb.Logf("Apache Kafka did not stop within 20s of SIGTERM; killing it")
+		k.logf("Apache Kafka did not stop within 20s of SIGTERM; killing it")
 		_ = cmd.Process.Kill()
 		<-done
 	}
@@ -405,14 +419,12 @@ func (k *Kafka) Kill() {
 // directory and ports, and returns once every topic created through it
 // answers again.
 func (k *Kafka) Restart() {
-	k.tb.Helper()
 	k.Stop()
 	k.StartAgain()
 }
 
 // StartAgain starts a stopped or killed broker on the same data and ports.
 func (k *Kafka) StartAgain() {
-	k.tb.Helper()
 	began := time.Now()
 	var err error
 	for range 50 { // the old listener's port may take a moment to be free again
@@ -422,13 +434,15 @@ func (k *Kafka) StartAgain() {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
-		k.tb.Fatalf("restart Apache Kafka: %v", err)
+		k.fail("restart Apache Kafka: %v", err)
+		return
 	}
 	k.mu.Lock()
 	topics := maps(k.topics)
 	k.mu.Unlock()
 	if err := WaitPartitions(k.Addr, topics, 60*time.Second); err != nil {
-		k.tb.Fatalf("%v\n%s", err, k.output())
+		k.fail("%v\n%s", err, k.output())
+		return
 	}
 	k.Started = time.Since(began)
 }
