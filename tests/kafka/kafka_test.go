@@ -1,7 +1,8 @@
 // Package kafka tests cupcake-factory with events over Kafka: the real
-// binary, configured with KAFKA_BROKERS, against a real Kafka-protocol
-// broker (kfake) on loopback, read and written with plain sarama clients as
-// a user's other systems would.
+// binary, configured with KAFKA_BROKERS, against Apache Kafka itself (one
+// KRaft node per test, see tests/internal/broker; KAFKA_BROKER=kfake runs
+// them on kfake) on loopback, read and written with plain sarama clients
+// as a user's other systems would.
 package kafka
 
 import (
