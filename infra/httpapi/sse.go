@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,6 +15,10 @@ import (
 // writeTimeout bounds one write to a notification stream: a client that
 // stopped reading is let go instead of holding a goroutine forever.
 const writeTimeout = 10 * time.Second
+
+// sseRetryAfter is what a client refused for too many streams is told to
+// wait.
+const sseRetryAfter = 5 * time.Second
 
 // notifications streams Server-Sent Events: the kitchen notifications,
 // optionally for one station, with keep-alive comments, resuming after
@@ -33,6 +37,17 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 		lastID = n
 	}
 
+	stream, err := s.hub.OpenStream(station, lastID, s.MaxSSEClients)
+	if errors.Is(err, notify.ErrTooManyStreams) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(sseRetryAfter.Seconds())))
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many live notification streams (at most %d); try again later", s.MaxSSEClients))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open notification stream: %w", err)
+	}
+	defer s.hub.CloseStream(stream)
+
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -40,17 +55,12 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	sub := s.hub.Subscribe(station, lastID)
-	defer s.hub.Unsubscribe(sub)
-
-	write := func(format string, args ...any) error {
+	write := func(b []byte) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := fmt.Fprintf(w, format, args...); err != nil {
-			return err
-		}
-		return rc.Flush()
+		_, err := w.Write(b)
+		return err
 	}
-	if err := write("retry: 2000\n: connected\n\n"); err != nil {
+	if write([]byte("retry: 2000\n: connected\n\n")) != nil || rc.Flush() != nil {
 		return nil // the client is gone; nothing to answer
 	}
 	keepAlive := time.NewTicker(s.KeepAlive)
@@ -60,18 +70,24 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 		case <-r.Context().Done():
 			return nil
 		case <-keepAlive.C:
-			if err := write(": keep-alive\n\n"); err != nil {
+			if write([]byte(": keep-alive\n\n")) != nil || rc.Flush() != nil {
 				return nil
 			}
-		case n, ok := <-sub.C:
+		case f, ok := <-stream.C:
 			if !ok {
 				return nil // dropped as too slow; the browser reconnects with Last-Event-ID
 			}
-			data, err := json.Marshal(n.Data)
-			if err != nil {
-				return fmt.Errorf("encode notification: %w", err)
+			// The frame is encoded once for every stream. Whatever else is
+			// already waiting goes out with it in one flush: one order's
+			// burst of notifications costs a client one write, not ten.
+			err := write(f.Bytes)
+			for more := len(stream.C); err == nil && more > 0; more-- {
+				if f, ok = <-stream.C; !ok {
+					return nil
+				}
+				err = write(f.Bytes)
 			}
-			if err := write("id: %d\nevent: %s\ndata: %s\n\n", n.ID, n.Name, data); err != nil {
+			if err != nil || rc.Flush() != nil {
 				return nil
 			}
 		}

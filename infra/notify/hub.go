@@ -8,6 +8,9 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,6 +63,7 @@ type Notification struct {
 	Name    string  `json:"-"`
 	Station string  `json:"-"` // the station it concerns; "" for everyone
 	Data    Payload `json:"data"`
+	frame   *Frame  // the same notification encoded once for every stream
 }
 
 // Payload is the JSON data of a notification.
@@ -77,18 +81,19 @@ type Payload struct {
 
 // Hub fans notifications out to subscribers.
 type Hub struct {
-	mu     sync.Mutex
-	next   uint64
-	subs   map[*Subscription]struct{}
-	replay []Notification // the most recent, oldest first
-	size   int            // replay capacity
-	buffer int            // per-subscriber channel capacity
+	mu      sync.Mutex
+	next    uint64
+	subs    map[*Subscription]struct{}
+	streams map[*Stream]struct{}
+	replay  []Notification // the most recent, oldest first
+	size    int            // replay capacity
+	buffer  int            // per-subscriber channel capacity
 }
 
 // NewHub returns a hub remembering the last replay notifications, giving each
 // subscriber a buffer of buffer notifications before it is dropped.
 func NewHub(replay, buffer int) *Hub {
-	return &Hub{subs: map[*Subscription]struct{}{}, size: replay, buffer: buffer}
+	return &Hub{subs: map[*Subscription]struct{}{}, streams: map[*Stream]struct{}{}, size: replay, buffer: buffer}
 }
 
 // Subscription receives notifications for one station, or all ("").
@@ -120,6 +125,7 @@ func (h *Hub) publish(n Notification) {
 	defer h.mu.Unlock()
 	h.next++
 	n.ID = h.next
+	n.frame = encode(n)
 	h.replay = append(h.replay, n)
 	if len(h.replay) > h.size {
 		h.replay = h.replay[len(h.replay)-h.size:]
@@ -134,19 +140,31 @@ func (h *Hub) publish(n Notification) {
 			h.closeLocked(s)
 		}
 	}
+	for s := range h.streams {
+		if !wants(s.station, n) {
+			continue
+		}
+		select {
+		case s.c <- n.frame:
+		default: // too slow: drop it; it will reconnect and replay
+			h.closeStreamLocked(s)
+		}
+	}
 }
 
 // wants reports whether a notification is for this subscriber: a station
 // gets its own Inform* notifications and the status changes of orders
 // entering or leaving its queue.
-func (s *Subscription) wants(n Notification) bool {
-	if s.station == "" {
+func (s *Subscription) wants(n Notification) bool { return wants(s.station, n) }
+
+func wants(station string, n Notification) bool {
+	if station == "" {
 		return true
 	}
 	if n.Name != OrderStatusChanged {
-		return n.Station == s.station
+		return n.Station == station
 	}
-	queue, _ := QueueStatus(s.station)
+	queue, _ := QueueStatus(station)
 	return n.Data.Status == queue || n.Data.Previous == queue
 }
 
@@ -191,9 +209,99 @@ func (h *Hub) closeLocked(s *Subscription) {
 	close(s.c)
 }
 
-// Subscribers returns how many subscriptions are open.
+// Subscribers returns how many subscriptions and streams are open.
 func (h *Hub) Subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.subs)
+	return len(h.subs) + len(h.streams)
+}
+
+// Frame is one notification encoded as a Server-Sent Events message (its
+// id, event and data lines and the blank line that ends it). It is made
+// once, when the notification is published, and shared read-only by every
+// stream: a thousand browsers cost a thousand writes, not a thousand
+// encodings.
+type Frame struct {
+	ID    uint64
+	Bytes []byte
+}
+
+func encode(n Notification) *Frame {
+	data, err := json.Marshal(n.Data)
+	if err != nil { // a Payload always encodes; keep the stream well-formed if not
+		data = []byte("{}")
+	}
+	b := make([]byte, 0, len(data)+len(n.Name)+32)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, n.ID, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, n.Name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &Frame{ID: n.ID, Bytes: b}
+}
+
+// ErrTooManyStreams refuses a stream beyond the cap given to OpenStream.
+var ErrTooManyStreams = errors.New("too many live notification streams")
+
+// Stream is a subscription that receives encoded frames, for the
+// notifications endpoint. Its channel holds pointers, so a stream's buffer
+// costs a few kilobytes however large a notification is.
+type Stream struct {
+	C       <-chan *Frame
+	c       chan *Frame
+	station string
+	closed  bool
+}
+
+// OpenStream starts a stream for station ("" for all), replaying what came
+// after lastID like Subscribe. With max > 0 at most max streams are open at
+// once; beyond that it returns ErrTooManyStreams.
+func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if max > 0 && len(h.streams) >= max {
+		return nil, ErrTooManyStreams
+	}
+	s := &Stream{station: station}
+	var missed []*Frame
+	if lastID > 0 {
+		for _, n := range h.replay {
+			if n.ID > lastID && wants(station, n) {
+				missed = append(missed, n.frame)
+			}
+		}
+	}
+	s.c = make(chan *Frame, h.buffer+len(missed))
+	s.C = s.c
+	for _, f := range missed {
+		s.c <- f
+	}
+	h.streams[s] = struct{}{}
+	return s, nil
+}
+
+// CloseStream ends a stream and closes its channel; closing twice, or
+// after the hub dropped it as too slow, is harmless.
+func (h *Hub) CloseStream(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeStreamLocked(s)
+}
+
+func (h *Hub) closeStreamLocked(s *Stream) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(h.streams, s)
+	close(s.c)
+}
+
+// Streams returns how many streams are open.
+func (h *Hub) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
 }

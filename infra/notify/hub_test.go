@@ -2,7 +2,10 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,4 +319,100 @@ func TestConcurrentNotifyAndSubscribe(t *testing.T) {
 	if n := h.Subscribers(); n != 0 {
 		t.Fatalf("Subscribers() = %d, want 0", n)
 	}
+}
+
+func TestStreamsShareOneEncodingOfEachNotification(t *testing.T) {
+	h := notify.NewHub(64, 64)
+	a, err := h.OpenStream("", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.OpenStream("", 0, 10)
+	defer h.CloseStream(a)
+	defer h.CloseStream(b)
+	h.Notify(context.Background(), change("o-7", events.StatusApproved, events.StatusCreated, "credit-validated"))
+	for _, want := range []string{notify.InformNewOrderToMix, notify.OrderStatusChanged} {
+		fa, fb := <-a.C, <-b.C
+		if fa != fb {
+			t.Fatal("each stream got its own encoding")
+		}
+		msg := string(fa.Bytes)
+		head := fmt.Sprintf("id: %d\nevent: %s\ndata: ", fa.ID, want)
+		if !strings.HasPrefix(msg, head) || !strings.HasSuffix(msg, "\n\n") || strings.Count(msg, "\n") != 4 {
+			t.Fatalf("frame %q is not one SSE message %q…", msg, head)
+		}
+		var p notify.Payload
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimPrefix(msg, head), "\n\n")), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.OrderID != "o-7" || p.Status != events.StatusApproved || p.Previous != events.StatusCreated {
+			t.Errorf("data %+v", p)
+		}
+	}
+}
+
+func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
+	h := notify.NewHub(4, 4)
+	var open []*notify.Stream
+	for range 3 {
+		s, err := h.OpenStream("", 0, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, s)
+	}
+	if _, err := h.OpenStream(notify.StationMixer, 0, 3); !errors.Is(err, notify.ErrTooManyStreams) {
+		t.Fatalf("a fourth stream: %v, want ErrTooManyStreams", err)
+	}
+	if h.Subscribe("", 0) == nil || h.Streams() != 3 {
+		t.Fatal("in-process subscriptions do not count against the cap")
+	}
+	h.CloseStream(open[0])
+	h.CloseStream(open[0])
+	if _, err := h.OpenStream("", 0, 3); err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+}
+
+func TestSlowStreamIsDroppedAndOthersGetEverything(t *testing.T) {
+	const buffer = 4
+	h := notify.NewHub(16, buffer)
+	slow, _ := h.OpenStream("", 0, 0)
+	fast, _ := h.OpenStream("", 0, 0)
+	got := 0
+	for i := range 50 {
+		h.Notify(context.Background(), change(fmt.Sprintf("o-%d", i), events.StatusShipped, events.StatusPackaged, "pat"))
+		for len(fast.C) > 0 {
+			<-fast.C
+			got++
+		}
+	}
+	if got != 50 {
+		t.Errorf("the reading stream got %d, want 50", got)
+	}
+	n := 0
+	for range slow.C { // closed after what fitted
+		n++
+	}
+	if n != buffer || h.Streams() != 1 {
+		t.Errorf("slow stream got %d before the drop (want %d); %d streams left (want 1)", n, buffer, h.Streams())
+	}
+	h.CloseStream(fast)
+}
+
+func TestStreamReplaysAfterLastIDForItsStation(t *testing.T) {
+	h := notify.NewHub(64, 16)
+	runLifecycle(h, "o-1") // ids 1..11
+	s, err := h.OpenStream(notify.StationBaker, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.CloseStream(s)
+	var got []string
+	for len(s.C) > 0 {
+		f := <-s.C
+		name := strings.SplitN(strings.SplitN(string(f.Bytes), "event: ", 2)[1], "\n", 2)[0]
+		got = append(got, fmt.Sprintf("%d:%s", f.ID, name))
+	}
+	equal(t, got, []string{"4:InformNewOrderToBake", "5:OrderStatusChanged", "7:OrderStatusChanged"})
 }
