@@ -44,12 +44,15 @@ func TestConfigTellsTheKitchenMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer res.Body.Close()
-			var got map[string]string
+			var got map[string]any
 			if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("%d %v %v", res.StatusCode, got, err)
 			}
 			if got["kitchenMode"] != mode {
 				t.Fatalf("kitchenMode = %q, want %q", got["kitchenMode"], mode)
+			}
+			if got["authRequired"] != false {
+				t.Fatalf("authRequired = %v without tokens, want false", got["authRequired"])
 			}
 		})
 	}
