@@ -14,7 +14,7 @@ func TestUIServesThePageAndItsFiles(t *testing.T) {
 		path, status, contentType, contains string
 	}{
 		{"/", "200 OK", "text/html; charset=utf-8", `<script src="/ui/app.js"`},
-		{"/ui/app.js", "200 OK", "text/javascript; charset=utf-8", "new EventSource('/api/v1/notifications')"},
+		{"/ui/app.js", "200 OK", "text/javascript; charset=utf-8", "fetch('/api/v1/notifications'"},
 		{"/ui/app.css", "200 OK", "text/css; charset=utf-8", ".board"},
 		{"/ui/index.html", "200 OK", "text/html; charset=utf-8", "<title>"},
 		{"/ui/missing.js", "404 Not Found", "application/json", `"error":"no UI file \"missing.js\""`},
