@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/cupcake-factory
 
-.PHONY: run build test test-unit test-integration test-browser bench fuzz vet
+.PHONY: run build test test-unit test-integration test-browser bench bench-sse fuzz vet
 
 run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 	$(GO) run ./cmd/cupcake-factory
@@ -90,3 +90,6 @@ test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
 
 bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline
 	cd tests && $(GO) run ./cmd/bench -orders 1000
+
+bench-sse: ## order latency and server memory with 2000 live notification clients, and 503 beyond MAX_SSE_CLIENTS
+	ulimit -n 20000 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; cd tests && $(GO) run ./cmd/ssebench -clients 2000 -orders 200

@@ -68,12 +68,17 @@ type Server struct {
 	// MaxSSEClients caps the notification streams held at once; beyond it
 	// the answer is 503 with Retry-After.
 	MaxSSEClients int
+	// SSEBatch is how long a stream, woken by a notification, waits for
+	// the rest of the burst before it writes them all at once.
+	SSEBatch time.Duration
+	release  releaser
 }
 
 // New returns the API over a running app.
 func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
-	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto", MaxSSEClients: 1000}
+	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto", MaxSSEClients: 1000, SSEBatch: 50 * time.Millisecond}
 	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
+	m.Describe("cupcakes_sse_refused_total", "Live notification streams refused because MAX_SSE_CLIENTS were open.")
 	s.routes()
 	return s
 }
@@ -102,7 +107,10 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /metrics", func(w http.ResponseWriter, _ *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, err := s.metrics.WriteTo(w)
+		if _, err := s.metrics.WriteTo(w); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(w, "# HELP cupcakes_sse_streams Live notification streams open now.\n# TYPE cupcakes_sse_streams gauge\ncupcakes_sse_streams %d\n", s.hub.Streams())
 		return err
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

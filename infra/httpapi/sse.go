@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/events"
@@ -39,6 +41,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 
 	stream, err := s.hub.OpenStream(station, lastID, s.MaxSSEClients)
 	if errors.Is(err, notify.ErrTooManyStreams) {
+		s.metrics.Add("cupcakes_sse_refused_total", 1)
 		w.Header().Set("Retry-After", strconv.Itoa(int(sseRetryAfter.Seconds())))
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many live notification streams (at most %d); try again later", s.MaxSSEClients))
 		return nil
@@ -46,7 +49,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("open notification stream: %w", err)
 	}
-	defer s.hub.CloseStream(stream)
+	defer s.closeStream(stream)
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -65,6 +68,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	}
 	keepAlive := time.NewTicker(s.KeepAlive)
 	defer keepAlive.Stop()
+	var frames []*notify.Frame
 	for {
 		select {
 		case <-r.Context().Done():
@@ -73,23 +77,75 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 			if write([]byte(": keep-alive\n\n")) != nil || rc.Flush() != nil {
 				return nil
 			}
-		case f, ok := <-stream.C:
-			if !ok {
+		case <-stream.Ready():
+			// Let the rest of a burst (one order makes about ten
+			// notifications in a few milliseconds) arrive, and send it in
+			// one write: a thousand streams then cost a thousand writes per
+			// burst, not ten thousand, and the pipeline keeps its CPU.
+			if s.SSEBatch > 0 {
+				t := time.NewTimer(s.SSEBatch)
+				select {
+				case <-r.Context().Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
+			var err error
+			if frames, err = stream.Frames(frames[:0]); err != nil {
 				return nil // dropped as too slow; the browser reconnects with Last-Event-ID
 			}
-			// The frame is encoded once for every stream. Whatever else is
-			// already waiting goes out with it in one flush: one order's
-			// burst of notifications costs a client one write, not ten.
-			err := write(f.Bytes)
-			for more := len(stream.C); err == nil && more > 0; more-- {
-				if f, ok = <-stream.C; !ok {
+			for _, f := range frames { // encoded once, shared by every stream
+				if err = write(f.Bytes); err != nil {
 					return nil
 				}
-				err = write(f.Bytes)
 			}
-			if err != nil || rc.Flush() != nil {
+			if len(frames) > 0 && rc.Flush() != nil {
 				return nil
 			}
 		}
 	}
+}
+
+// closeStream ends a stream. When most of the streams that were open have
+// gone (a crowd of browsers closed), the memory they held is handed back
+// to the system at once, rather than whenever the runtime next collects:
+// an idle server may not collect for minutes.
+func (s *Server) closeStream(st *notify.Stream) {
+	s.hub.CloseStream(st)
+	s.release.streamClosed(s.hub.Streams())
+}
+
+// releaser frees the memory of many closed streams, at most every
+// releaseEvery, once the open streams are at most half of their recent
+// peak and that peak was at least releaseFloor.
+type releaser struct {
+	mu      sync.Mutex
+	peak    int
+	pending bool
+}
+
+const (
+	releaseFloor = 100
+	releaseEvery = 2 * time.Second
+)
+
+func (r *releaser) streamClosed(open int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.peak = max(r.peak, open+1)
+	if r.pending || r.peak < releaseFloor || open > r.peak/2 {
+		return
+	}
+	r.pending = true
+	time.AfterFunc(releaseEvery, func() {
+		// Twice: what the first collection finds in sync.Pools (net/http
+		// keeps each connection's buffers there) only goes at the second.
+		debug.FreeOSMemory()
+		debug.FreeOSMemory()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.pending = false
+		r.peak = 0
+	})
 }

@@ -5,8 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
@@ -189,4 +191,34 @@ func TestNotificationStreamsBeyondTheCapGet503WithRetryAfter(t *testing.T) {
 	a.close()
 	k.waitSubscribers(t, 1)
 	openStream(t, k.srv.URL, "", 0) // its place is free again
+}
+
+// A stream reads nothing after its request: the runner's ReadTimeout must
+// not end it (net/http clears the deadline for the background read).
+func TestAStreamOutlivesTheServersReadTimeout(t *testing.T) {
+	k := startKitchen(t, "manual")
+	k.api.KeepAlive = 20 * time.Millisecond
+	srv := httptest.NewUnstartedServer(k.api)
+	srv.Config.ReadTimeout = 100 * time.Millisecond // the runner's is 30s
+	srv.Start()
+	defer func() { srv.CloseClientConnections(); srv.Close() }()
+	s := openStream(t, srv.URL, "", 0)
+	deadline := time.After(600 * time.Millisecond)
+	alive := 0
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				t.Fatalf("the stream ended after %d keep-alives: the read timeout cut it", alive)
+			}
+			if ev.Comment == "keep-alive" {
+				alive++
+			}
+		case <-deadline:
+			if alive < 10 {
+				t.Fatalf("%d keep-alives in 600ms", alive)
+			}
+			return
+		}
+	}
 }

@@ -85,15 +85,18 @@ type Hub struct {
 	next    uint64
 	subs    map[*Subscription]struct{}
 	streams map[*Stream]struct{}
-	replay  []Notification // the most recent, oldest first
-	size    int            // replay capacity
-	buffer  int            // per-subscriber channel capacity
+	// signal is closed, and replaced, at each notification: one close wakes
+	// every stream waiting for news.
+	signal chan struct{}
+	replay []Notification // the most recent, oldest first
+	size   int            // replay capacity
+	buffer int            // per-subscriber channel capacity
 }
 
 // NewHub returns a hub remembering the last replay notifications, giving each
 // subscriber a buffer of buffer notifications before it is dropped.
 func NewHub(replay, buffer int) *Hub {
-	return &Hub{subs: map[*Subscription]struct{}{}, streams: map[*Stream]struct{}{}, size: replay, buffer: buffer}
+	return &Hub{subs: map[*Subscription]struct{}{}, streams: map[*Stream]struct{}{}, signal: make(chan struct{}), size: replay, buffer: buffer}
 }
 
 // Subscription receives notifications for one station, or all ("").
@@ -140,16 +143,19 @@ func (h *Hub) publish(n Notification) {
 			h.closeLocked(s)
 		}
 	}
+	if len(h.streams) == 0 {
+		return
+	}
+	// Streams read the replay buffer themselves; one that has fallen so far
+	// behind that what it has not sent is no longer there is too slow:
+	// drop it; it will reconnect and replay.
 	for s := range h.streams {
-		if !wants(s.station, n) {
-			continue
-		}
-		select {
-		case s.c <- n.frame:
-		default: // too slow: drop it; it will reconnect and replay
+		if h.next-s.cursor > uint64(h.size) {
 			h.closeStreamLocked(s)
 		}
 	}
+	close(h.signal)
+	h.signal = make(chan struct{})
 }
 
 // wants reports whether a notification is for this subscriber: a station
@@ -245,45 +251,87 @@ func encode(n Notification) *Frame {
 // ErrTooManyStreams refuses a stream beyond the cap given to OpenStream.
 var ErrTooManyStreams = errors.New("too many live notification streams")
 
-// Stream is a subscription that receives encoded frames, for the
-// notifications endpoint. Its channel holds pointers, so a stream's buffer
-// costs a few kilobytes however large a notification is.
+// ErrStreamClosed says a stream was closed, or dropped as too slow.
+var ErrStreamClosed = errors.New("notification stream closed")
+
+// Stream is a live subscription for the notifications endpoint. It holds no
+// queue of its own: it is a cursor into the hub's replay buffer, where each
+// notification is stored once, already encoded. A thousand streams cost a
+// thousand cursors, and a stream that stops reading costs nothing more
+// while it waits; when what it has not sent falls out of the buffer, the
+// hub drops it.
 type Stream struct {
-	C       <-chan *Frame
-	c       chan *Frame
+	hub     *Hub
 	station string
+	cursor  uint64 // the last notification id passed on (guarded by hub.mu)
+	done    chan struct{}
 	closed  bool
 }
 
-// OpenStream starts a stream for station ("" for all), replaying what came
-// after lastID like Subscribe. With max > 0 at most max streams are open at
-// once; beyond that it returns ErrTooManyStreams.
+// OpenStream starts a stream for station ("" for all). With lastID > 0 it
+// begins after lastID with what the replay buffer still holds, like
+// Subscribe. With max > 0 at most max streams are open at once; beyond
+// that it returns ErrTooManyStreams.
 func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if max > 0 && len(h.streams) >= max {
 		return nil, ErrTooManyStreams
 	}
-	s := &Stream{station: station}
-	var missed []*Frame
-	if lastID > 0 {
-		for _, n := range h.replay {
-			if n.ID > lastID && wants(station, n) {
-				missed = append(missed, n.frame)
-			}
+	s := &Stream{hub: h, station: station, cursor: h.next, done: make(chan struct{})}
+	if lastID > 0 && lastID < h.next {
+		s.cursor = lastID
+		if len(h.replay) > 0 && lastID < h.replay[0].ID-1 {
+			s.cursor = h.replay[0].ID - 1 // older ones are gone
 		}
-	}
-	s.c = make(chan *Frame, h.buffer+len(missed))
-	s.C = s.c
-	for _, f := range missed {
-		s.c <- f
 	}
 	h.streams[s] = struct{}{}
 	return s, nil
 }
 
-// CloseStream ends a stream and closes its channel; closing twice, or
-// after the hub dropped it as too slow, is harmless.
+// closedChan is ready at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Ready returns a channel that is closed once there may be notifications
+// for the stream (or it was closed): then call Frames.
+func (s *Stream) Ready() <-chan struct{} {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed || h.next > s.cursor {
+		return closedChan
+	}
+	return h.signal
+}
+
+// Frames appends to buf the encoded notifications after the cursor that
+// are for this stream's station, oldest first, and moves the cursor past
+// everything published so far. After the stream was closed or dropped it
+// returns ErrStreamClosed.
+func (s *Stream) Frames(buf []*Frame) ([]*Frame, error) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return buf, ErrStreamClosed
+	}
+	if len(h.replay) > 0 && s.cursor < h.next {
+		first := h.replay[0].ID
+		for i := int(max(s.cursor+1, first) - first); i < len(h.replay); i++ {
+			if n := h.replay[i]; wants(s.station, n) {
+				buf = append(buf, n.frame)
+			}
+		}
+	}
+	s.cursor = h.next
+	return buf, nil
+}
+
+// Done is closed when the stream is closed or dropped.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// CloseStream ends a stream; closing twice, or after the hub dropped it as
+// too slow, is harmless.
 func (h *Hub) CloseStream(s *Stream) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -296,7 +344,7 @@ func (h *Hub) closeStreamLocked(s *Stream) {
 	}
 	s.closed = true
 	delete(h.streams, s)
-	close(s.c)
+	close(s.done)
 }
 
 // Streams returns how many streams are open.
