@@ -46,6 +46,8 @@ func (c NewCustomer) Validate() error {
 	}
 	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
 		p = append(p, "name is required, at most 200 characters")
+	} else if events.HasControlChars(c.Name) {
+		p = append(p, "name must not contain control characters")
 	}
 	if err := ValidateCreditLimit(c.CreditLimit); err != nil {
 		p = append(p, err.Error())

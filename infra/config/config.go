@@ -22,6 +22,9 @@ const (
 
 // Config is every setting, with its environment variable and default.
 type Config struct {
+	// Trust: AUTH_TOKENS, OIDC_*, MAX_SSE_CLIENTS (trust.go).
+	Trust
+
 	ListenAddress string   `envconfig:"LISTEN_ADDRESS" default:"127.0.0.1:8080"`
 	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
 	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
@@ -94,6 +97,7 @@ func Load() (Config, error) {
 		return c, fmt.Errorf("read configuration: %w", err)
 	}
 	c.normalise()
+	c.Trust.normalise()
 	return c, c.Validate()
 }
 
@@ -145,6 +149,7 @@ func (c Config) Validate() error {
 	if c.MongoURI == "" && c.DataDir == "" {
 		p = append(p, "DATA_DIR must not be empty when MONGODB_URI is unset")
 	}
+	p = append(p, c.Trust.problems()...)
 	if len(p) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(p, "; "))
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
@@ -60,12 +61,23 @@ type Server struct {
 	// KitchenMode ("auto" or "manual") tells the web UI whether stations
 	// report their steps or watch the chain run by itself.
 	KitchenMode string
+	// Auth decides who may use each route and post each event type (the
+	// table in infra/auth). Nil: everything is open.
+	Auth *auth.Authenticator
+	// MaxSSEClients caps the notification streams held at once; beyond it
+	// the answer is 503 with Retry-After.
+	MaxSSEClients int
+	// SSEBatch is how long a stream, woken by a notification, waits for
+	// the rest of the burst before it writes them all at once.
+	SSEBatch time.Duration
+	release  releaser
 }
 
 // New returns the API over a running app.
 func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
-	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto"}
+	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto", MaxSSEClients: 1000, SSEBatch: 50 * time.Millisecond}
 	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
+	m.Describe("cupcakes_sse_refused_total", "Live notification streams refused because MAX_SSE_CLIENTS were open.")
 	s.routes()
 	return s
 }
@@ -93,10 +105,14 @@ func (s *Server) routes() {
 	})
 	s.handle("GET /metrics", func(w http.ResponseWriter, _ *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, err := s.metrics.WriteTo(w)
+		if _, err := s.metrics.WriteTo(w); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(w, "# HELP cupcakes_sse_streams Live notification streams open now.\n# TYPE cupcakes_sse_streams gauge\ncupcakes_sse_streams %d\n", s.hub.Streams())
 		return err
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
 		s.count(r.Pattern, http.StatusNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
@@ -110,9 +126,16 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 
 // handle registers h and turns its error into a response: the status the
 // error's kind maps to, and a JSON body. Internal errors are logged, and
-// their details are not shown to the client.
+// their details are not shown to the client. Every route is in the role
+// table of infra/auth (registering one that is not fails at start): the
+// caller is checked against it before h runs, so a refused request (401,
+// 403) reads and writes nothing.
 func (s *Server) handle(pattern string, h handlerFunc) {
+	if _, ok := auth.RouteAccess(pattern); !ok {
+		panic(fmt.Sprintf("httpapi: route %q is not in the role table of infra/auth", pattern))
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -123,14 +146,28 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			}
 			s.count(pattern, sw.status)
 		}()
-		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
-		err := h(sw, r)
+		r, err := s.Auth.Authorize(r, pattern)
+		if err == nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+			err = h(sw, r)
+		}
 		if err == nil {
 			return
 		}
 		status := StatusOf(err)
 		msg := err.Error()
-		if status >= 500 {
+		var ae *auth.Error
+		switch {
+		case errors.As(err, &ae):
+			// Who was refused, never with what token.
+			s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
+			if status == http.StatusUnauthorized {
+				sw.Header().Set("WWW-Authenticate", ae.Challenge())
+			}
+			if status == http.StatusServiceUnavailable {
+				sw.Header().Set("Retry-After", "5")
+			}
+		case status >= 500:
 			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 			msg = "internal error; see the server log"
 		}
@@ -149,6 +186,9 @@ func (s *Server) count(route string, status int) {
 
 // StatusOf maps an error to the HTTP status that reports it.
 func StatusOf(err error) int {
+	if st := auth.StatusOf(err); st != 0 {
+		return st
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return http.StatusRequestEntityTooLarge
@@ -249,5 +289,19 @@ func (w *statusWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// contentSecurityPolicy lets the UI load its own files and nothing else:
+// no inline script or style, no framing (frame-ancestors), no plugins.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// setSecurityHeaders goes on every answer, the UI's and the API's alike.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
 
 func newKey() string { return Source + " " + uuid.NewString() }
