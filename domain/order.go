@@ -126,8 +126,8 @@ var ErrDuplicate = errors.New("event already applied")
 // conflict error if the order is not in a state t starts from; in both cases
 // o is unchanged.
 func (o *Order) Apply(t Transition) error {
-	if t.Step.Event != "" && o.HasEvent(t.Step.Event) {
-		return ErrDuplicate
+	if err := o.replayed(t.Step); err != nil {
+		return err
 	}
 	if !slices.Contains(t.From, o.Status) {
 		return Errorf(KindConflict, "order %s is %s; it cannot become %s (only from %s)",
@@ -144,9 +144,24 @@ func (o *Order) Apply(t Transition) error {
 	return nil
 }
 
-// HasEvent reports whether the event with key caused a step of o.
-func (o Order) HasEvent(key string) bool {
-	return slices.ContainsFunc(o.History, func(s Step) bool { return s.Event == key })
+// replayed tells a redelivery from a reuse of an event's source and id: it
+// returns ErrDuplicate if the event that would cause step already caused the
+// same step, a conflict error if that event caused a different step (the
+// source and id were used again for other content), and nil if the event is
+// new to o.
+func (o Order) replayed(step Step) error {
+	if step.Event == "" {
+		return nil
+	}
+	i := slices.IndexFunc(o.History, func(s Step) bool { return s.Event == step.Event })
+	if i < 0 {
+		return nil
+	}
+	if h := o.History[i]; h.Status != step.Status || h.By != step.By || h.Reason != step.Reason {
+		return Errorf(KindConflict, "event %q was already used for another event of order %s (%s by %s): a new event needs a new id",
+			step.Event, o.ID, h.Status, h.By)
+	}
+	return ErrDuplicate
 }
 
 // Decide applies a credit verdict: approve or cancel. The money rule: a
@@ -155,11 +170,11 @@ func (o Order) HasEvent(key string) bool {
 // refused and changes nothing, whoever sent it. A cancelled order gives back
 // any credit it holds.
 func (o *Order) Decide(v events.CreditValidated, by, eventKey string, now time.Time) error {
-	if o.HasEvent(eventKey) {
-		return ErrDuplicate
-	}
 	if !v.Valid {
 		return o.end(To(events.StatusCancelled, by, v.Reason, eventKey, now))
+	}
+	if err := o.replayed(To(events.StatusApproved, by, "", eventKey, now).Step); err != nil {
+		return err
 	}
 	if o.Refused != "" || v.CustomerID != o.CustomerID || v.Amount != o.Amount || o.Reserved != o.Amount {
 		return Errorf(KindConflict, "order %s cannot be approved: it holds %d cents of customer %s, the verdict names %d cents of %s",

@@ -762,21 +762,32 @@ func updateOrder(t *testing.T, open Open) {
 		s := store(t, open)
 		orderIn(t, s, events.StatusCreated)
 		first := mustUpdateOrder(t, s, "o-1", step(events.StatusApproved, "test e1", t0))
-		// The same event again, whatever it asks for now.
-		again := map[string]func(*domain.Order) error{
-			"approve": func(o *domain.Order) error { return o.Decide(verdict(*o, true), "y", "test e1", t0.Add(time.Minute)) },
-			"cancel":  func(o *domain.Order) error { return o.Decide(verdict(*o, false), "y", "test e1", t0.Add(time.Minute)) },
-			"mix":     step(events.StatusMixed, "test e1", t0.Add(time.Minute)),
+		// The same event delivered again, later.
+		got, err := s.UpdateOrder(t.Context(), "o-1", step(events.StatusApproved, "test e1", t0.Add(time.Minute)))
+		if !errors.Is(err, domain.ErrDuplicate) {
+			t.Fatalf("the same event again: %v; want ErrDuplicate", err)
+		}
+		wantOrder(t, "order returned with ErrDuplicate", got, first)
+		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
+	})
+
+	t.Run("AnEventKeyReusedForOtherContentIsAConflictAndChangesNothing", func(t *testing.T) {
+		s := store(t, open)
+		orderIn(t, s, events.StatusCreated)
+		first := mustUpdateOrder(t, s, "o-1", step(events.StatusApproved, "test e1", t0))
+		// The source and id of the approval, used again for other content.
+		reused := map[string]func(*domain.Order) error{
+			"cancel": func(o *domain.Order) error { return o.Decide(verdict(*o, false), "y", "test e1", t0.Add(time.Minute)) },
+			"mix":    step(events.StatusMixed, "test e1", t0.Add(time.Minute)),
 			"fail": func(o *domain.Order) error {
 				return o.Fail(events.FailureReport{OrderID: "o-1", By: "y", Reason: "r"}, "test e1", t0.Add(time.Minute))
 			},
 		}
-		for name, fn := range again {
-			got, err := s.UpdateOrder(t.Context(), "o-1", fn)
-			if !errors.Is(err, domain.ErrDuplicate) {
-				t.Fatalf("%s with a seen event: %v; want ErrDuplicate", name, err)
+		for name, fn := range reused {
+			_, err := s.UpdateOrder(t.Context(), "o-1", fn)
+			if domain.KindOf(err) != domain.KindConflict || errors.Is(err, domain.ErrDuplicate) {
+				t.Fatalf("%s with a used event key: %v; want a conflict", name, err)
 			}
-			wantOrder(t, "order returned with ErrDuplicate", got, first)
 		}
 		wantOrder(t, "stored order", mustOrder(t, s, "o-1"), first)
 	})
@@ -784,11 +795,9 @@ func updateOrder(t *testing.T, open Open) {
 	t.Run("AnEarlierEventIsADuplicateToo", func(t *testing.T) {
 		s := store(t, open)
 		shipped := orderIn(t, s, events.StatusShipped)
-		for i := range forward {
+		for i, st := range forward {
 			key := fmt.Sprintf("test step-%d", i)
-			_, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
-				return o.Apply(domain.To(events.StatusFailed, "x", "", key, t0))
-			})
+			_, err := s.UpdateOrder(t.Context(), "o-1", step(st, key, t0.Add(time.Hour)))
 			if !errors.Is(err, domain.ErrDuplicate) {
 				t.Fatalf("event %s again: %v; want ErrDuplicate", key, err)
 			}

@@ -181,6 +181,16 @@ func duplicates(t *testing.T, p *runner.Process) {
 			t.Errorf("= %d %s, want 422", r.Status, r.Body)
 		}
 	})
+	t.Run("an event's source and id used again for other content is refused", func(t *testing.T) {
+		// ev-mix-d1 reported the mixing; the same source and id now claim the baking.
+		r := PostStructured(t, p, "ev-mix-d1", "com.cupcakes.order.baked", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "already used") {
+			t.Errorf("= %d %s, want 422 saying the id was already used", r.Status, r.Body)
+		}
+		if got := GetOrder(t, p, "o-d1").Statuses(); got != "created,approved,mixed" {
+			t.Errorf("history %s", got)
+		}
+	})
 	t.Run("an event that does not fit the state is refused and changes nothing", func(t *testing.T) {
 		r := PostBinary(t, p, "ev-pack-d1", "com.cupcakes.order.packaged", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "it cannot become packaged") {
