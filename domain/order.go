@@ -45,15 +45,22 @@ type Step struct {
 	At     time.Time `json:"at" bson:"at"`
 }
 
-// Message is an outbox entry: an event to deliver (structured JSON), or, if
-// Release is set, the saga step that gives the order's credit back to its
-// customer (a write to another aggregate, done by the relay).
+// Message is an outbox entry: an event to deliver (structured JSON), or a
+// saga step on the order's customer (a write to another aggregate, done by
+// the relay): Release gives the order's credit back (cancelled, failed);
+// Settle closes the reservation of a shipped order, its credit spent, so
+// that a customer keeps only the reservations of orders still open.
 type Message struct {
 	ID      string    `json:"id" bson:"id"`
 	Event   string    `json:"event,omitempty" bson:"event,omitempty"`
 	Release int64     `json:"release,omitempty" bson:"release,omitempty"`
+	Settle  int64     `json:"settle,omitempty" bson:"settle,omitempty"`
 	At      time.Time `json:"at" bson:"at"`
 }
+
+// OnCustomer reports whether m is a saga step on the customer rather than
+// an event.
+func (m Message) OnCustomer() bool { return m.Release > 0 || m.Settle > 0 }
 
 // NewOrder makes the record of a new order with the credit decision about
 // it: reserved (refused == "") or refused with the reason. It emits the
@@ -141,6 +148,9 @@ func (o *Order) Apply(t Transition) error {
 	}
 	o.History = append(o.History, t.Step)
 	o.notify(was)
+	if t.To == events.StatusShipped && o.Reserved > 0 {
+		o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Settle: o.Reserved, At: t.Step.At})
+	}
 	return nil
 }
 

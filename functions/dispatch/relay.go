@@ -38,8 +38,8 @@ var ErrNoRoute = errors.New("no route for this event here")
 const NoRouteExpiry = 10 * time.Minute
 
 // Relay delivers outbox messages and removes each only after its delivery:
-// events through the publisher, credit releases to the customer (the saga's
-// second step). Delivery is at least once; every receiver is idempotent.
+// events through the publisher, credit releases and settlements to the
+// customer (the saga's second step). Delivery is at least once; every receiver is idempotent.
 // Messages of one order are delivered in order: a drain that finds one in
 // flight in this process (the drain delivering it may be the caller, as
 // in-process chains nest) stops there, and the drain that holds it goes on
@@ -122,9 +122,14 @@ func (r *Relay) deliverAll(ctx context.Context, o domain.Order) (done, claimed [
 }
 
 func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) error {
-	if m.Release > 0 {
+	if m.OnCustomer() {
 		_, err := r.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
-			c.Release(o.ID) // once: a second release finds nothing held
+			// Once: a second release or settlement finds nothing held.
+			if m.Release > 0 {
+				c.Release(o.ID)
+			} else {
+				c.Settle(o.ID)
+			}
 			return nil
 		})
 		if domain.KindOf(err) == domain.KindNotFound {

@@ -286,6 +286,30 @@ func TestAReleaseGivesTheCreditBackOnce(t *testing.T) {
 	}
 }
 
+func TestAShippedOrdersReservationIsSettledOnceAndItsCreditStaysSpent(t *testing.T) {
+	ctx := context.Background()
+	s := fntest.Store(t)
+	fntest.OrderIn(t, s, "o-1", events.StatusPackaged)
+	fntest.OrderIn(t, s, "o-2", events.StatusApproved) // holds 1200 too, and keeps it
+	if _, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+		return o.Apply(domain.To(events.StatusShipped, "ben", "", "test ship", time.Now()))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := dispatch.NewRelay(s, &publisher{}, quiet).Drain(ctx, "o-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := s.Customer(ctx, "alice")
+	if _, held := c.Reservation("o-2"); c.Available != 10000-2400 || !held || len(c.Reservations) != 1 {
+		t.Errorf("alice has %d available, reservations %+v; want o-1's 1200 spent and forgotten, o-2's kept", c.Available, c.Reservations)
+	}
+	if left := fntest.Emitted(t, s, "o-1"); len(left) != 0 {
+		t.Errorf("left %v", fntest.Types(left))
+	}
+}
+
 // drainTwiceAtOnce runs two drains of o-1 at once through a slow publisher
 // and returns the ids of the messages and of the deliveries.
 func drainTwiceAtOnce(t *testing.T) (s *bolt.Store, ids, got []string) {

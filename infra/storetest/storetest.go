@@ -633,6 +633,10 @@ func kinds(t *testing.T, o domain.Order) []string {
 			out = append(out, fmt.Sprint("release ", m.Release))
 			continue
 		}
+		if m.Settle != 0 {
+			out = append(out, fmt.Sprint("settle ", m.Settle))
+			continue
+		}
 		e, err := domain.DecodeMessage(m)
 		if err != nil {
 			t.Fatalf("order %s: %v", o.ID, err)
@@ -678,6 +682,9 @@ func updateOrder(t *testing.T, open Open) {
 				t.Errorf("to %s: %d steps; want %d", st, len(got.History), i+2)
 			}
 			wantBox = append(wantBox, "status-changed "+st)
+			if st == events.StatusShipped {
+				wantBox = append(wantBox, "settle 1200") // its reservation is closed, the credit spent
+			}
 			wantKinds(t, "to "+st, got, wantBox...)
 			wantOrder(t, "stored after "+st, mustOrder(t, s, "o-1"), got)
 		}
@@ -1125,7 +1132,7 @@ func eventIDs(t *testing.T, o domain.Order) []string {
 	t.Helper()
 	var ids []string
 	for _, m := range o.Outbox {
-		if m.Release != 0 {
+		if m.OnCustomer() {
 			continue
 		}
 		e, err := domain.DecodeMessage(m)
