@@ -112,10 +112,7 @@ func TestConcurrentOrdersNeverOverspendCredit(t *testing.T) {
 	wg.Wait()
 	close(stop)
 
-	all, err := s.Orders(ctx, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := allOrders(t, s)
 	refused := map[string]int{}
 	for _, o := range all {
 		refused[o.Refused]++
@@ -212,10 +209,7 @@ func TestConcurrentOrdersThroughTheAppApproveExactlyWhatTheCreditCovers(t *testi
 	close(stop)
 
 	count := map[string]int{}
-	all, err := app.Store.Orders(t.Context(), "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := allOrders(t, app.Store)
 	for _, o := range all {
 		count[o.Status]++
 		if o.Status == events.StatusCancelled && o.Reason != events.ReasonInsufficientCredit {
@@ -245,5 +239,24 @@ func TestConcurrentOrdersThroughTheAppApproveExactlyWhatTheCreditCovers(t *testi
 	}
 	if left, err := app.Store.Pending(t.Context(), 10); err != nil || len(left) != 0 {
 		t.Errorf("outboxes still pending: %v (%v)", left, err)
+	}
+}
+
+// allOrders pages through every stored order.
+func allOrders(t *testing.T, s interface {
+	Orders(context.Context, domain.OrderQuery) (domain.OrderPage, error)
+}) []domain.Order {
+	t.Helper()
+	var all []domain.Order
+	for q := (domain.OrderQuery{Limit: 1000}); ; {
+		page, err := s.Orders(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Orders...)
+		if page.Next == "" {
+			return all
+		}
+		q.After = page.Next
 	}
 }

@@ -1,16 +1,25 @@
 // Package bolt is the embedded store: one bbolt file under DATA_DIR, no
-// server, no CGO. Every unit of work is one bbolt transaction, so each is
-// atomic and durable once it returns.
+// server, no CGO. Every unit of work runs in a bbolt transaction, so each is
+// atomic and durable once it returns; units of work that arrive together
+// share a transaction and its fsync (see writer).
+//
+// Orders are listed through indexes kept in the same transactions as the
+// orders: each order gets a sequence number when it is recorded (commit
+// order, so a page cursor never skips an order recorded later), and the
+// indexes map sequence → id and (status, sequence) → id.
 package bolt
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -28,11 +37,21 @@ var (
 	// id → the time of its oldest message. It changes in the same
 	// transaction as the order.
 	bucketPending = []byte("pending")
+	// bucketPlaces: order id → its sequence number (8 bytes) and status.
+	bucketPlaces = []byte("orderplaces")
+	// bucketBySeq: sequence number → order id, every order in the order
+	// it was recorded.
+	bucketBySeq = []byte("bysequence")
+	// bucketByStatus: status, 0, sequence number → order id.
+	bucketByStatus = []byte("bystatus")
 )
+
+var buckets = [][]byte{bucketCustomers, bucketOrders, bucketPending, bucketPlaces, bucketBySeq, bucketByStatus}
 
 // Store keeps customers and orders (with their outboxes) in a bbolt file.
 type Store struct {
 	db *bbolt.DB
+	w  *writer
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -43,27 +62,60 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: 5 * time.Second,
+		// The free-page list is rebuilt at open instead of written at each
+		// commit, and kept as a map: commits stay cheap as the file grows.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open embedded store %s (is another process using it?): %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketCustomers, bucketOrders, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err = db.Update(initBuckets); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, w: newWriter(db)}, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// initBuckets creates what is missing; a file written before the order
+// indexes existed gets them, its orders numbered by creation time.
+func initBuckets(tx *bbolt.Tx) error {
+	indexed := tx.Bucket(bucketPlaces) != nil
+	for _, b := range buckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if indexed {
+		return nil
+	}
+	var all []domain.Order
+	err := tx.Bucket(bucketOrders).ForEach(func(k, _ []byte) error {
+		o, err := getOrder(tx, string(k))
+		all = append(all, o)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(all, func(a, b domain.Order) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	for _, o := range all {
+		if err := index(tx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close waits for the writes in hand and closes the file.
+func (s *Store) Close() error {
+	s.w.close()
+	return s.db.Close()
+}
 
 // Ping reports whether the file is open.
 func (s *Store) Ping(context.Context) error {
@@ -90,7 +142,10 @@ func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
 }
 
 func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
-	return put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations})
+	if err := put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations}); err != nil {
+		return abort{err}
+	}
+	return nil
 }
 
 func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
@@ -100,20 +155,66 @@ func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
 	return r.Order, err
 }
 
-// putOrder stores o and keeps the pending index in step with its outbox.
+// putOrder stores o and keeps the indexes in step with it. Its errors come
+// after writing, so they abort the transaction.
 func putOrder(tx *bbolt.Tx, o domain.Order) error {
 	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: o.Outbox}); err != nil {
-		return err
+		return abort{err}
+	}
+	if err := index(tx, o); err != nil {
+		return abort{fmt.Errorf("index order %s: %w", o.ID, err)}
 	}
 	pending := tx.Bucket(bucketPending)
 	if len(o.Outbox) == 0 {
-		return pending.Delete([]byte(o.ID))
+		if err := pending.Delete([]byte(o.ID)); err != nil {
+			return abort{err}
+		}
+		return nil
 	}
 	since, err := o.Outbox[0].At.MarshalBinary()
+	if err == nil {
+		err = pending.Put([]byte(o.ID), since)
+	}
 	if err != nil {
+		return abort{err}
+	}
+	return nil
+}
+
+// index gives a new order its sequence number, and moves an order whose
+// status changed to its new place in the status index.
+func index(tx *bbolt.Tx, o domain.Order) error {
+	places, byStatus := tx.Bucket(bucketPlaces), tx.Bucket(bucketByStatus)
+	id := []byte(o.ID)
+	var seq uint64
+	if p := places.Get(id); p != nil {
+		seq = binary.BigEndian.Uint64(p[:8])
+		old := string(p[8:])
+		if old == o.Status {
+			return nil
+		}
+		if err := byStatus.Delete(statusKey(old, seq)); err != nil {
+			return err
+		}
+	} else {
+		bySeq := tx.Bucket(bucketBySeq)
+		var err error
+		if seq, err = bySeq.NextSequence(); err != nil {
+			return err
+		}
+		if err := bySeq.Put(binary.BigEndian.AppendUint64(nil, seq), id); err != nil {
+			return err
+		}
+	}
+	if err := byStatus.Put(statusKey(o.Status, seq), id); err != nil {
 		return err
 	}
-	return pending.Put([]byte(o.ID), since)
+	return places.Put(id, append(binary.BigEndian.AppendUint64(nil, seq), o.Status...))
+}
+
+func statusKey(status string, seq uint64) []byte {
+	k := append([]byte(status), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {
@@ -137,7 +238,7 @@ func put(tx *bbolt.Tx, bucket []byte, id string, v any) error {
 
 // CreateCustomer stores a new customer; an existing id is a conflict.
 func (s *Store) CreateCustomer(_ context.Context, c domain.Customer) (domain.Customer, error) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.w.do(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketCustomers).Get([]byte(c.ID)) != nil {
 			return domain.Errorf(domain.KindConflict, "customer %s already exists", c.ID)
 		}
@@ -157,7 +258,7 @@ func (s *Store) Customer(_ context.Context, id string) (c domain.Customer, err e
 
 // UpdateCustomer runs fn on a customer in one transaction.
 func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error) {
-	return update(s.db, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
+	return update(s.w, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
 		c.Reservations = slices.Clone(c.Reservations)
 	})
 }
@@ -165,9 +266,9 @@ func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Cus
 // update is the unit of work: read, run fn on a copy (own gives it slices of its own)
 // and store the copy, all in one transaction; if fn fails
 // nothing is stored and the record as read is returned.
-func update[T any](db *bbolt.DB, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
+func update[T any](w *writer, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
 	fn func(*T) error, own func(*T)) (v T, err error) {
-	err = db.Update(func(tx *bbolt.Tx) error {
+	err = w.do(func(tx *bbolt.Tx) error {
 		if v, err = get(tx, id); err != nil {
 			return err
 		}
@@ -184,7 +285,7 @@ func update[T any](db *bbolt.DB, id string, get func(*bbolt.Tx, string) (T, erro
 
 // CreateOrder stores o unless it exists.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.w.do(func(tx *bbolt.Tx) error {
 		existing, err := getOrder(tx, o.ID)
 		switch {
 		case err == nil:
@@ -210,32 +311,48 @@ func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) 
 
 // UpdateOrder runs fn on an order in one transaction.
 func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
-	return update(s.db, id, getOrder, putOrder, fn, func(o *domain.Order) {
+	return update(s.w, id, getOrder, putOrder, fn, func(o *domain.Order) {
 		o.History, o.Outbox = slices.Clone(o.History), slices.Clone(o.Outbox)
 	})
 }
 
-// Orders lists orders in a state, oldest first, at most limit.
-func (s *Store) Orders(_ context.Context, status string, limit int) ([]domain.Order, error) {
-	var out []domain.Order
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
-			var r orderRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode order %s: %w", k, err)
-			}
-			r.Order.Outbox = r.Outbox
-			if status == "" || r.Status == status {
-				out = append(out, r.Order)
-			}
-			return nil
-		})
-	})
-	slices.SortStableFunc(out, func(a, b domain.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+// Orders returns a page of orders in the order they were recorded, read
+// through the indexes: a page costs its own orders, however many are stored.
+func (s *Store) Orders(_ context.Context, q domain.OrderQuery) (page domain.OrderPage, err error) {
+	if q.Limit < 1 {
+		return page, domain.Errorf(domain.KindInvalid, "limit must be 1 or more, got %d", q.Limit)
 	}
-	return out, err
+	after := uint64(0)
+	if q.After != "" {
+		if after, err = strconv.ParseUint(q.After, 10, 64); err != nil {
+			return page, domain.Errorf(domain.KindInvalid, "after: %q is not a cursor this store gave out", q.After)
+		}
+	}
+	bucket, prefix := bucketBySeq, []byte(nil)
+	if q.Status != "" {
+		bucket, prefix = bucketByStatus, append([]byte(q.Status), 0)
+	}
+	var last uint64
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, id := c.Seek(binary.BigEndian.AppendUint64(slices.Clone(prefix), after+1)); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			if len(page.Orders) == q.Limit {
+				// More follow: the next page starts after the last one
+				// here, so an order that enters this state meanwhile with
+				// a number in between is on it.
+				page.Next = strconv.FormatUint(last, 10)
+				return nil
+			}
+			o, err := getOrder(tx, string(id))
+			if err != nil {
+				return err
+			}
+			page.Orders = append(page.Orders, o)
+			last = binary.BigEndian.Uint64(k[len(prefix):])
+		}
+		return nil
+	})
+	return page, err
 }
 
 // Pending lists the orders with undelivered messages, longest waiting first.

@@ -45,7 +45,7 @@ type App interface {
 type Store interface {
 	Customer(ctx context.Context, id string) (domain.Customer, error)
 	Order(ctx context.Context, id string) (domain.Order, error)
-	Orders(ctx context.Context, status string, limit int) ([]domain.Order, error)
+	Orders(ctx context.Context, q domain.OrderQuery) (domain.OrderPage, error)
 }
 
 // Server serves the API.

@@ -174,6 +174,36 @@ test('the boards can be worked from the keyboard', async () => {
   await dashboardStatus(id).filter({ hasText: /^mixed$/ }).waitFor();
 });
 
+test('the dashboard loads a page at a time and "Load more" follows next', async () => {
+  const placed = [];
+  for (let i = 0; i < 105; i++) {
+    const res = await apiFetch('/api/v1/order', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customerId: 'alice', items: [{ flavour: 'vanilla', size: 'S', quantity: 1 }] }),
+    });
+    assert.equal(res.status, 202);
+    placed.push((await res.json()).orderId);
+  }
+  const total = (await (await apiFetch('/api/v1/orders?limit=1000')).json()).count;
+  assert.ok(total > 100, `only ${total} orders`);
+  const from = requests.length;
+  await page.reload();
+  await page.locator('#connection[data-state="live"]').waitFor();
+  const more = page.getByRole('button', { name: 'Load more orders' });
+  await more.waitFor();
+  const rows = page.locator('#orders tbody tr');
+  assert.ok(await rows.count() < total, 'the first load brought every order');
+  await more.click();
+  await more.waitFor({ state: 'hidden' });
+  assert.equal(await rows.count(), Math.min(total, 200));
+  await page.locator(`#orders tr[data-order-id="${placed[placed.length - 1]}"]`).waitFor();
+  for (const r of requests.slice(from).filter((r) => r.url.includes('/api/v1/orders'))) {
+    assert.match(r.url, /[?&]limit=\d+/, `a listing without a page size: ${r.url}`);
+  }
+  await shot('10-dashboard-paged');
+});
+
 test('the token travels only in the Authorization header, and only this tab keeps it', { skip: !TOKEN && 'authentication is off' }, async () => {
   const stream = requests.filter((r) => r.url.includes('/api/v1/notifications'));
   assert.ok(stream.length > 0, 'the page never opened the notification stream');

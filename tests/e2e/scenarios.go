@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,41 @@ func RunScenarios(t *testing.T, start Start) {
 	t.Run("Duplicates", func(t *testing.T) { duplicates(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
 	t.Run("BadInput", func(t *testing.T) { badInput(t, start(t, nil)) })
 	t.Run("Customers", func(t *testing.T) { customers(t, start(t, nil)) })
+	t.Run("Paging", func(t *testing.T) { paging(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+}
+
+// paging follows next from page to page: every order once, oldest first,
+// and the last page has no next; a station's queue pages the same way.
+func paging(t *testing.T, p *runner.Process) {
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("o-p%d", i)
+		if r := PostBinary(t, p, "ev-"+id, "com.cupcakes.order.created", id, OrderData(id, "alice", "vanilla", "S", 1)); r.Status >= 300 {
+			t.Fatalf("POST / = %d %s", r.Status, r.Body)
+		}
+		want = append(want, id)
+	}
+	type page struct {
+		Orders []Order `json:"orders"`
+		Count  int     `json:"count"`
+		Next   string  `json:"next"`
+	}
+	for _, path := range []string{"/api/v1/orders?limit=3", "/api/v1/orders?status=approved&limit=3"} {
+		var got []string
+		var counts []int
+		for next := path; next != ""; {
+			var pg page
+			p.Get(t, next).JSON(t, &pg)
+			counts = append(counts, pg.Count)
+			for _, o := range pg.Orders {
+				got = append(got, o.OrderID)
+			}
+			next = pg.Next
+		}
+		if !slices.Equal(got, want) || !slices.Equal(counts, []int{3, 3, 1}) {
+			t.Errorf("%s: pages of %v: %v; want %v in pages of 3, 3, 1", path, counts, got, want)
+		}
+	}
 }
 
 func autoKitchen(t *testing.T, p *runner.Process) {
@@ -238,6 +274,9 @@ func badInput(t *testing.T, p *runner.Process) {
 		{"order id with an operator", "GET", "/api/v1/order/$where", nil, "", 400},
 		{"unknown order", "GET", "/api/v1/order/o-none", nil, "", 404},
 		{"unknown status", "GET", "/api/v1/orders?status=eaten", nil, "", 400},
+		{"list limit 0", "GET", "/api/v1/orders?limit=0", nil, "", 400},
+		{"list limit over 1000", "GET", "/api/v1/orders?limit=1001", nil, "", 400},
+		{"list cursor not given out", "GET", "/api/v1/orders?after=yesterday", nil, "", 400},
 		{"customer negative credit", "POST", "/api/v1/customers", js, `{"customerId":"neg","name":"N","creditLimit":-1}`, 400},
 		{"customer bad id", "POST", "/api/v1/customers", js, `{"customerId":"a/b","name":"N","creditLimit":1}`, 400},
 		{"credit without limit", "PUT", "/api/v1/customers/alice/credit", js, `{}`, 400},

@@ -1,6 +1,7 @@
 // The kitchen UI: plain JavaScript, no build step. State comes from the REST
-// API on (re)connect and then live from one Server-Sent Events stream
-// (GET /api/v1/notifications) for the whole page.
+// API on (re)connect, a page at a time (the orders in the works, and the
+// dashboard's first page with "Load more"), and then live from one
+// Server-Sent Events stream (GET /api/v1/notifications) for the whole page.
 //
 // With authentication on, the user pastes a bearer token once; it is kept in
 // sessionStorage (this tab only) and sent in the Authorization header of
@@ -25,6 +26,9 @@
   const MAX_ROWS = 200;
   const MAX_ACTIVITY = 30;
   const MAX_RECENT = 5;
+  const PAGE = 100; // orders per request
+  // The states an order is still in the works in: reloaded on every connect.
+  const OPEN = ['created', ...STATIONS.map((s) => s.queue), 'packaged'];
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const orders = new Map(); // orderId -> order (as the REST API shows it)
@@ -37,6 +41,8 @@
   let stream = null; // the AbortController of the current stream
   let lastEventId = '';
   let retryMs = 2000;
+  let loaded = false; // the dashboard's first page is in
+  let moreOrders = ''; // the path of the dashboard's next page
 
   const money = (cents) => (Number(cents || 0) / 100).toFixed(2);
   const time = (t) => (t ? new Date(t).toLocaleTimeString() : '');
@@ -94,15 +100,40 @@
     return true;
   }
 
-  async function refresh() {
-    // Everything, plus each queue on its own so that a long history does not
-    // hide today's work.
+  // refresh loads the work in hand: the first page of each open state (the
+  // stations' queues among them). On the first connect it also loads the
+  // first page of all orders, oldest first, for the dashboard; "Load more"
+  // follows its next. A reconnect reloads only the open states: the stream
+  // brings the rest, and nothing ever walks every order.
+  async function refresh(first) {
     const lists = await Promise.all([
-      api('GET', '/api/v1/orders'),
-      ...STATIONS.map((s) => api('GET', `/api/v1/orders?status=${s.queue}`)),
+      ...(first ? [api('GET', `/api/v1/orders?limit=${PAGE}`)] : []),
+      ...OPEN.map((st) => api('GET', `/api/v1/orders?status=${st}&limit=${PAGE}`)),
     ]);
     for (const l of lists) for (const o of l.orders) merge(o);
+    if (first) setMore(lists[0].next);
     render();
+  }
+
+  function setMore(next) {
+    moreOrders = next || '';
+    $('#more-orders').hidden = !moreOrders;
+  }
+
+  async function loadMore() {
+    if (!moreOrders) return;
+    const button = $('#more-orders');
+    button.disabled = true;
+    try {
+      const l = await api('GET', moreOrders);
+      for (const o of l.orders) merge(o);
+      setMore(l.next);
+      render();
+    } catch (err) {
+      log(`Could not load more orders: ${err.message}`, 'failed');
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function onNotification(ev) {
@@ -170,7 +201,7 @@
         throw new Error(`HTTP ${res.status}`);
       }
       setConnection('live', 'Live');
-      refresh().catch((err) => log(`Could not load orders: ${err.message}`, 'failed'));
+      refresh(!loaded).then(() => { loaded = true; }).catch((err) => log(`Could not load orders: ${err.message}`, 'failed'));
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -216,6 +247,7 @@
   function signIn(message) {
     sessionStorage.removeItem(TOKEN_KEY);
     running = false;
+    loaded = false;
     if (stream) { stream.abort(); stream = null; }
     setConnection('down', 'Signed out');
     $('#signout').hidden = true;
@@ -426,6 +458,7 @@
     $('#signin-form').addEventListener('submit', submitSignIn);
     $('#signin-open').addEventListener('click', () => signIn());
     $('#signout').addEventListener('click', () => signIn('Signed out.'));
+    $('#more-orders').addEventListener('click', loadMore);
     updatePrice();
     try {
       const cfg = await api('GET', '/api/v1/config');

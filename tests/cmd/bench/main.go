@@ -231,7 +231,7 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 		}
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		shipped, err := app.Store.Orders(ctx, events.StatusShipped, 0)
+		shipped, err := allOrders(ctx, app.Store, events.StatusShipped)
 		if err != nil {
 			return result{}, err
 		}
@@ -243,7 +243,7 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 		}
 	}
 	took := time.Since(start)
-	all, err := app.Store.Orders(ctx, events.StatusShipped, 0)
+	all, err := allOrders(ctx, app.Store, events.StatusShipped)
 	if err != nil {
 		return result{}, err
 	}
@@ -260,4 +260,19 @@ func pipeline(name string, orders int, brokers []string) (result, error) {
 		}
 	}
 	return r, nil
+}
+
+func allOrders(ctx context.Context, s domain.Store, status string) ([]domain.Order, error) {
+	var all []domain.Order
+	for q := (domain.OrderQuery{Status: status, Limit: 1000}); ; {
+		page, err := s.Orders(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Orders...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.After = page.Next
+	}
 }
