@@ -90,6 +90,10 @@ deploy: ## deploy to Knative: base, the auth Secret, the functions and the API, 
 deploy-func: ## also deploy the kn func service cupcake-factory (all six in one; it cannot check tokens: cluster-local only)
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make deploy-func REGISTRY=ghcr.io/you"; exit 1; }
 	$(KN) func deploy --registry $(REGISTRY) --builder host
+	fimg=$$($(KUBECTL) -n $(KNATIVE_NS) get ksvc cupcake-factory -o jsonpath='{.spec.template.spec.containers[0].image}'); \
+	test -n "$$fimg" || { echo "no image on ksvc cupcake-factory"; exit 1; }; \
+	$(RENDER) -e "s|registry.invalid/cupcake-factory/function:replace-me|$$fimg|g" $(KNATIVE_DIR)/func/10-service.yaml | $(KUBECTL) apply -f -
+	$(KUBECTL) -n $(KNATIVE_NS) wait --for=condition=Ready --timeout=5m ksvc/cupcake-factory
 
 undeploy: ## remove everything deploy created (the whole cupcake-factory namespace)
 	-$(KN) func delete --namespace $(KNATIVE_NS) cupcake-factory
