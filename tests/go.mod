@@ -11,6 +11,7 @@ require (
 	github.com/cupcake-factory/cupcake-factory v0.0.0-00010101000000-000000000000
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	go.mongodb.org/mongo-driver/v2 v2.10.0
+	golang.org/x/mod v0.41.0
 	k8s.io/api v0.35.4
 	k8s.io/apimachinery v0.35.4
 	knative.dev/eventing v0.49.2

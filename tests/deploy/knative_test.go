@@ -613,7 +613,7 @@ func TestEveryDeliveryToAServiceNamesTheAudienceItChecks(t *testing.T) {
 // TestNoTokenIsInTheManifests: AUTH_TOKENS only ever comes from a Secret
 // reference, never a literal, and the manifests ship no such Secret.
 func TestNoTokenIsInTheManifests(t *testing.T) {
-	s := loadManifests(t, "base", "source", "broker")
+	s := loadManifests(t, "base", "source", "broker", "func")
 	if s.secrets[authSecret] != nil {
 		t.Errorf("the manifests hold the Secret %s: tokens would be in the repository", authSecret)
 	}
