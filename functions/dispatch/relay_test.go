@@ -413,3 +413,60 @@ func TestRunDeliversWhatAnEarlierRunLeft(t *testing.T) {
 		t.Errorf("a fresh message was taken by a background round: left %v", left)
 	}
 }
+
+// writes counts the units of work on orders that reach the store.
+type writes struct {
+	*bolt.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (w *writes) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	w.mu.Lock()
+	w.n++
+	w.mu.Unlock()
+	return w.Store.UpdateOrder(ctx, id, fn)
+}
+
+func (w *writes) count() int { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
+
+// handlerHere is a Local transport whose only function is a handler of
+// mixed events that runs fn on the order through TakeDelivered(s).
+func handlerHere(s domain.Store, fn func(*domain.Order) error) dispatch.Local {
+	store := dispatch.TakeDelivered(s)
+	router := dispatch.NewRouter()
+	router.Register(events.TypeMixed, events.FuncMixed, func(ctx context.Context, e cloudevents.Event) error {
+		if _, err := store.UpdateOrder(ctx, events.OrderOf(e), fn); err != nil && !errors.Is(err, domain.ErrDuplicate) {
+			return err
+		}
+		return nil // a duplicate is done, as the functions answer it
+	})
+	return dispatch.Local{Router: router, Notifier: &publisher{}}
+}
+
+func TestAHandlerHereRemovesTheMessagesDeliveredToItInItsOwnWrite(t *testing.T) {
+	tests := []struct {
+		name       string
+		fn         func(*domain.Order) error
+		wantWrites int // units of work: the handler's, and the drain's if the handler's did not write
+	}{
+		{"the handler writes: one write", func(o *domain.Order) error { o.Reason = "noted"; return nil }, 1},
+		{"the handler refuses: the drain removes them", func(*domain.Order) error { return domain.ErrDuplicate }, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			withOutbox(t, s, "o-1", 1)
+			w := &writes{Store: s}
+			if err := dispatch.NewRelay(w, handlerHere(w, tt.fn), quiet).Drain(context.Background(), "o-1"); err != nil {
+				t.Fatal(err)
+			}
+			if left := waiting(t, s, "o-1"); len(left) != 0 {
+				t.Errorf("left in the outbox: %v", left)
+			}
+			if got := w.count(); got != tt.wantWrites {
+				t.Errorf("%d writes to the order; want %d", got, tt.wantWrites)
+			}
+		})
+	}
+}

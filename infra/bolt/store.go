@@ -131,7 +131,48 @@ type customerRecord struct {
 
 type orderRecord struct {
 	domain.Order
-	Outbox []domain.Message `json:"outbox,omitempty"`
+	Outbox []messageRecord `json:"outbox,omitempty"`
+}
+
+// messageRecord keeps an outbox event as the JSON it is, not as a string
+// of JSON inside JSON: no escaping on every write and unescaping on every
+// read of the order. (Files written before hold a string; it still reads.)
+type messageRecord struct {
+	ID      string          `json:"id"`
+	Event   json.RawMessage `json:"event,omitempty"`
+	Release int64           `json:"release,omitempty"`
+	Settle  int64           `json:"settle,omitempty"`
+	At      time.Time       `json:"at"`
+}
+
+func toRecords(ms []domain.Message) []messageRecord {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]messageRecord, len(ms))
+	for i, m := range ms {
+		out[i] = messageRecord{ID: m.ID, Release: m.Release, Settle: m.Settle, At: m.At}
+		if m.Event != "" {
+			out[i].Event = json.RawMessage(m.Event)
+		}
+	}
+	return out
+}
+
+func fromRecords(rs []messageRecord) ([]domain.Message, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	out := make([]domain.Message, len(rs))
+	for i, r := range rs {
+		out[i] = domain.Message{ID: r.ID, Event: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At}
+		if len(r.Event) > 0 && r.Event[0] == '"' {
+			if err := json.Unmarshal(r.Event, &out[i].Event); err != nil {
+				return nil, fmt.Errorf("decode outbox message %s: %w", r.ID, err)
+			}
+		}
+	}
+	return out, nil
 }
 
 func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
@@ -150,15 +191,18 @@ func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
 
 func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
 	var r orderRecord
-	err := get(tx, bucketOrders, id, "order", &r)
-	r.Order.Outbox = r.Outbox
+	if err := get(tx, bucketOrders, id, "order", &r); err != nil {
+		return r.Order, err
+	}
+	var err error
+	r.Order.Outbox, err = fromRecords(r.Outbox)
 	return r.Order, err
 }
 
 // putOrder stores o and keeps the indexes in step with it. Its errors come
 // after writing, so they abort the transaction.
 func putOrder(tx *bbolt.Tx, o domain.Order) error {
-	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: o.Outbox}); err != nil {
+	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: toRecords(o.Outbox)}); err != nil {
 		return abort{err}
 	}
 	if err := index(tx, o); err != nil {
