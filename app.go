@@ -149,7 +149,7 @@ func storeName(cfg config.Config) string {
 func (a *App) register() error {
 	for _, name := range a.Config.Functions {
 		step, _ := events.StepNamed(name)
-		h, err := functions.New(step, dispatch.TakeDelivered(a.Store), a.Config.Auto())
+		h, err := functions.New(step, dispatch.HandOn(a.Store), a.Config.Auto())
 		if err != nil {
 			return err
 		}

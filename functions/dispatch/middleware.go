@@ -90,6 +90,7 @@ type Drainer interface {
 func DrainAfter(d Drainer, log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, e cloudevents.Event) error {
+			ctx = withWritten(ctx)
 			if err := next(ctx, e); err != nil {
 				return err
 			}

@@ -63,12 +63,18 @@ func NewRelay(s OutboxStore, pub Publisher, log *slog.Logger) *Relay {
 	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second}
 }
 
-// Drain delivers the messages of one order's outbox, oldest first.
+// Drain delivers the messages of one order's outbox, oldest first. Right
+// after a handler's write (see DrainAfter and HandOn) it starts from the
+// order as that write stored it instead of reading it again.
 func (r *Relay) Drain(ctx context.Context, orderID string) error {
-	o, err := r.store.Order(ctx, orderID)
-	if err != nil {
-		return err
+	o, ok := takeWritten(ctx, orderID)
+	if !ok {
+		var err error
+		if o, err = r.store.Order(ctx, orderID); err != nil {
+			return err
+		}
 	}
+	var err error
 	for len(o.Outbox) > 0 {
 		done, claimed, taken, failed := r.deliverAll(ctx, o)
 		if taken {
@@ -169,31 +175,77 @@ type delivery struct {
 
 type deliveryKey struct{}
 
-// TakeDelivered wraps the store the functions use in this process. When a
-// drain delivers an order's event to a handler here, the handler's unit of
-// work on that order also removes the messages delivered so far: they are
-// done once that write is stored. The drain then writes nothing, so a step
-// of an in-process chain costs one write, not two. A unit of work that
-// fails (a duplicate, a refusal) removes nothing, and the drain removes
-// the messages as usual.
-func TakeDelivered(s domain.Store) domain.Store { return takeDelivered{s} }
+// written holds the order as a handler's write stored it, for the drain
+// that follows the handler (DrainAfter puts one in the context).
+type written struct{ order *domain.Order }
 
-type takeDelivered struct{ domain.Store }
+type writtenKey struct{}
 
-func (s takeDelivered) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
-	d, _ := ctx.Value(deliveryKey{}).(*delivery)
-	if d == nil || d.orderID != id || d.taken {
-		return s.Store.UpdateOrder(ctx, id, fn)
+func withWritten(ctx context.Context) context.Context {
+	return context.WithValue(ctx, writtenKey{}, &written{})
+}
+
+// takeWritten returns, once, the order the handler wrote, if it is orderID.
+func takeWritten(ctx context.Context, orderID string) (domain.Order, bool) {
+	w, _ := ctx.Value(writtenKey{}).(*written)
+	if w == nil || w.order == nil || w.order.ID != orderID {
+		return domain.Order{}, false
 	}
+	o := *w.order
+	w.order = nil
+	return o, true
+}
+
+// HandOn wraps the store the functions write through, so that a handler
+// and the relay hand an order on instead of writing and reading it again:
+//   - when a drain delivers an order's event to a handler in this process,
+//     the handler's unit of work on that order also removes the messages
+//     delivered so far (they are done once that write is stored), and the
+//     drain writes nothing: a step of an in-process chain is one write;
+//   - the drain that follows a handler (DrainAfter) starts from the order
+//     as the handler's write stored it, without reading it back.
+//
+// A unit of work that fails (a duplicate, a refusal) removes nothing and
+// hands nothing on; the drain then removes the messages and reads the
+// order as usual.
+func HandOn(s domain.Store) domain.Store { return handOn{s} }
+
+type handOn struct{ domain.Store }
+
+func (s handOn) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	d, _ := ctx.Value(deliveryKey{}).(*delivery)
+	take := d != nil && d.orderID == id && !d.taken
 	o, err := s.Store.UpdateOrder(ctx, id, func(o *domain.Order) error {
 		if err := fn(o); err != nil {
 			return err
 		}
-		o.Delivered(d.ids...)
+		if take {
+			o.Delivered(d.ids...)
+		}
 		return nil
 	})
-	d.taken = err == nil
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	if take {
+		d.taken = true
+	}
+	handOver(ctx, o)
+	return o, nil
+}
+
+func (s handOn) CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error) {
+	stored, created, err := s.Store.CreateOrder(ctx, o)
+	if err == nil {
+		handOver(ctx, stored)
+	}
+	return stored, created, err
+}
+
+func handOver(ctx context.Context, o domain.Order) {
+	if w, _ := ctx.Value(writtenKey{}).(*written); w != nil {
+		w.order = &o
+	}
 }
 
 // Run delivers what earlier runs left in the outboxes: everything at once

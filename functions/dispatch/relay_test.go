@@ -414,11 +414,13 @@ func TestRunDeliversWhatAnEarlierRunLeft(t *testing.T) {
 	}
 }
 
-// writes counts the units of work on orders that reach the store.
+// writes counts the units of work on orders, and the reads of orders, that
+// reach the store.
 type writes struct {
 	*bolt.Store
-	mu sync.Mutex
-	n  int
+	mu    sync.Mutex
+	n     int
+	reads int
 }
 
 func (w *writes) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
@@ -430,10 +432,40 @@ func (w *writes) UpdateOrder(ctx context.Context, id string, fn func(*domain.Ord
 
 func (w *writes) count() int { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
 
+func (w *writes) Order(ctx context.Context, id string) (domain.Order, error) {
+	w.mu.Lock()
+	w.reads++
+	w.mu.Unlock()
+	return w.Store.Order(ctx, id)
+}
+
+func TestTheDrainAfterAHandlerStartsFromTheOrderItsWriteStored(t *testing.T) {
+	s := fntest.Store(t)
+	fntest.OrderIn(t, s, "o-1", events.StatusApproved)
+	w := &writes{Store: s}
+	store := dispatch.HandOn(w)
+	pub := &publisher{}
+	handler := dispatch.DrainAfter(dispatch.NewRelay(w, pub, quiet), quiet)(func(ctx context.Context, e cloudevents.Event) error {
+		_, err := store.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+			return o.Apply(domain.To(events.StatusMixed, "maria", "", events.Key(e), time.Now()))
+		})
+		return err
+	})
+	if err := handler(context.Background(), fntest.Event(t, events.TypeMixed, "o-1", events.KitchenStep{OrderID: "o-1", By: "maria"})); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.got()) != 1 || len(waiting(t, s, "o-1")) != 0 {
+		t.Errorf("published %v, left %v; want the status change delivered", pub.got(), waiting(t, s, "o-1"))
+	}
+	if w.reads != 0 {
+		t.Errorf("the drain read the order %d times; want it handed on", w.reads)
+	}
+}
+
 // handlerHere is a Local transport whose only function is a handler of
 // mixed events that runs fn on the order through TakeDelivered(s).
 func handlerHere(s domain.Store, fn func(*domain.Order) error) dispatch.Local {
-	store := dispatch.TakeDelivered(s)
+	store := dispatch.HandOn(s)
 	router := dispatch.NewRouter()
 	router.Register(events.TypeMixed, events.FuncMixed, func(ctx context.Context, e cloudevents.Event) error {
 		if _, err := store.UpdateOrder(ctx, events.OrderOf(e), fn); err != nil && !errors.Is(err, domain.ErrDuplicate) {
