@@ -50,8 +50,13 @@ var buckets = [][]byte{bucketCustomers, bucketOrders, bucketPending, bucketPlace
 
 // Store keeps customers and orders (with their outboxes) in a bbolt file.
 type Store struct {
-	db *bbolt.DB
-	w  *writer
+	db    *bbolt.DB
+	w     *writer
+	cache *orderCache
+	// written holds the orders the writer's current transaction stored,
+	// for the units of work after them in the same transaction, and for
+	// the cache once it commits. Only the writer's goroutine uses it.
+	written map[string]domain.Order
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -76,7 +81,49 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	return &Store{db: db, w: newWriter(db)}, nil
+	s := &Store{db: db, cache: newOrderCache(), written: map[string]domain.Order{}}
+	s.w = newWriter(db, s.committed)
+	return s, nil
+}
+
+// committed runs on the writer's goroutine after each transaction: the
+// orders it stored go to the cache if it committed, and are forgotten if
+// not.
+func (s *Store) committed(ok bool) {
+	if ok && len(s.written) > 0 {
+		s.cache.put(s.written)
+	}
+	clear(s.written)
+}
+
+// txOrder reads an order inside the writer's transaction: as an earlier
+// unit of work of the same transaction stored it, else from the cache,
+// else from the file.
+func (s *Store) txOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
+	if o, ok := s.written[id]; ok {
+		return own(o), nil
+	}
+	if o, ok := s.cache.get(id); ok {
+		return o, nil
+	}
+	return getOrder(tx, id)
+}
+
+// txPutOrder stores an order in the writer's transaction.
+func (s *Store) txPutOrder(tx *bbolt.Tx, o domain.Order) error {
+	if err := putOrder(tx, o); err != nil {
+		return err
+	}
+	s.written[o.ID] = own(o)
+	return nil
+}
+
+// readOrder reads an order outside the writer: from the cache, else the file.
+func (s *Store) readOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
+	if o, ok := s.cache.get(id); ok {
+		return o, nil
+	}
+	return getOrder(tx, id)
 }
 
 // initBuckets creates what is missing; a file written before the order
@@ -330,7 +377,7 @@ func update[T any](w *writer, id string, get func(*bbolt.Tx, string) (T, error),
 // CreateOrder stores o unless it exists.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {
 	err = s.w.do(func(tx *bbolt.Tx) error {
-		existing, err := getOrder(tx, o.ID)
+		existing, err := s.txOrder(tx, o.ID)
 		switch {
 		case err == nil:
 			stored = existing
@@ -339,13 +386,16 @@ func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Or
 			return err
 		}
 		stored, created = o, true
-		return putOrder(tx, o)
+		return s.txPutOrder(tx, o)
 	})
 	return stored, created, err
 }
 
 // Order returns an order.
 func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) {
+	if o, ok := s.cache.get(id); ok {
+		return o, nil
+	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		o, err = getOrder(tx, id)
 		return err
@@ -355,9 +405,7 @@ func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) 
 
 // UpdateOrder runs fn on an order in one transaction.
 func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
-	return update(s.w, id, getOrder, putOrder, fn, func(o *domain.Order) {
-		o.History, o.Outbox = slices.Clone(o.History), slices.Clone(o.Outbox)
-	})
+	return update(s.w, id, s.txOrder, s.txPutOrder, fn, func(o *domain.Order) { *o = own(*o) })
 }
 
 // Orders returns a page of orders in the order they were recorded, read
@@ -387,7 +435,7 @@ func (s *Store) Orders(_ context.Context, q domain.OrderQuery) (page domain.Orde
 				page.Next = strconv.FormatUint(last, 10)
 				return nil
 			}
-			o, err := getOrder(tx, string(id))
+			o, err := s.readOrder(tx, string(id))
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,10 @@ var errClosed = errors.New("embedded store is closed")
 // whole group back; then each unit of work of the group runs again in a
 // transaction of its own, so only the failing one fails.
 type writer struct {
-	db   *bbolt.DB
+	db *bbolt.DB
+	// after runs on the writer's goroutine after each transaction, told
+	// whether it committed.
+	after func(committed bool)
 	reqs chan *request
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -43,8 +46,8 @@ type abort struct{ err error }
 func (a abort) Error() string { return a.err.Error() }
 func (a abort) Unwrap() error { return a.err }
 
-func newWriter(db *bbolt.DB) *writer {
-	w := &writer{db: db, reqs: make(chan *request), done: make(chan struct{})}
+func newWriter(db *bbolt.DB, after func(committed bool)) *writer {
+	w := &writer{db: db, after: after, reqs: make(chan *request), done: make(chan struct{})}
 	w.wg.Add(1)
 	go w.run()
 	return w
@@ -98,6 +101,7 @@ func (w *writer) commit(group []*request) {
 		}
 		return nil
 	})
+	w.after(err == nil)
 	switch {
 	case err == nil:
 		for i, r := range group {
