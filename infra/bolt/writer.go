@@ -29,10 +29,10 @@ type writer struct {
 	// after runs on the writer's goroutine after each transaction, told
 	// whether it committed.
 	after func(committed bool)
-	reqs chan *request
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	reqs  chan *request
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 type request struct {
