@@ -20,30 +20,46 @@ const cacheSize = 4096
 // in place; whoever takes one gets its own copy of the slices.
 type orderCache struct {
 	mu   sync.Mutex
-	byID map[string]domain.Order
+	byID map[string]version
 	ring []string // ids in the order they came in, for eviction
 	next int
 }
 
-func newOrderCache() *orderCache {
-	return &orderCache{byID: make(map[string]domain.Order, cacheSize), ring: make([]string, cacheSize)}
+// version is an order as one write stored it. Every write the store makes
+// gets a number of its own, larger than any before, so a number names one
+// state of one order exactly, even after it left the cache and came back.
+type version struct {
+	order domain.Order
+	n     uint64
 }
 
-func (c *orderCache) get(id string) (domain.Order, bool) {
+func newOrderCache() *orderCache {
+	return &orderCache{byID: make(map[string]version, cacheSize), ring: make([]string, cacheSize)}
+}
+
+// get returns a copy of a cached order and its version number.
+func (c *orderCache) get(id string) (domain.Order, uint64, bool) {
 	c.mu.Lock()
-	o, ok := c.byID[id]
+	v, ok := c.byID[id]
 	c.mu.Unlock()
 	if !ok {
-		return o, false
+		return domain.Order{}, 0, false
 	}
-	return own(o), true
+	return own(v.order), v.n, true
+}
+
+// number returns the version number of a cached order, 0 if not cached.
+func (c *orderCache) number(id string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[id].n
 }
 
 // put stores orders the writer has just committed.
-func (c *orderCache) put(orders map[string]domain.Order) {
+func (c *orderCache) put(orders map[string]version) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for id, o := range orders {
+	for id, v := range orders {
 		if _, ok := c.byID[id]; !ok {
 			if old := c.ring[c.next]; old != "" {
 				delete(c.byID, old)
@@ -51,7 +67,7 @@ func (c *orderCache) put(orders map[string]domain.Order) {
 			c.ring[c.next] = id
 			c.next = (c.next + 1) % len(c.ring)
 		}
-		c.byID[id] = o
+		c.byID[id] = v
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,8 +56,10 @@ type Store struct {
 	cache *orderCache
 	// written holds the orders the writer's current transaction stored,
 	// for the units of work after them in the same transaction, and for
-	// the cache once it commits. Only the writer's goroutine uses it.
-	written map[string]domain.Order
+	// the cache once it commits; writes numbers them. Only the writer's
+	// goroutine uses them.
+	written map[string]version
+	writes  uint64
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -81,7 +84,7 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	s := &Store{db: db, cache: newOrderCache(), written: map[string]domain.Order{}}
+	s := &Store{db: db, cache: newOrderCache(), written: map[string]version{}}
 	s.w = newWriter(db, s.committed)
 	return s, nil
 }
@@ -100,27 +103,42 @@ func (s *Store) committed(ok bool) {
 // unit of work of the same transaction stored it, else from the cache,
 // else from the file.
 func (s *Store) txOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
-	if o, ok := s.written[id]; ok {
-		return own(o), nil
+	if v, ok := s.written[id]; ok {
+		return own(v.order), nil
 	}
-	if o, ok := s.cache.get(id); ok {
+	if o, _, ok := s.cache.get(id); ok {
 		return o, nil
 	}
 	return getOrder(tx, id)
 }
 
+// txNumber is the version number of an order as the writer's transaction
+// sees it; 0 if it is not known (not cached).
+func (s *Store) txNumber(id string) uint64 {
+	if v, ok := s.written[id]; ok {
+		return v.n
+	}
+	return s.cache.number(id)
+}
+
 // txPutOrder stores an order in the writer's transaction.
 func (s *Store) txPutOrder(tx *bbolt.Tx, o domain.Order) error {
-	if err := putOrder(tx, o); err != nil {
+	return s.txPutEncoded(tx, o, nil)
+}
+
+// txPutEncoded stores an order, already encoded if raw is not nil.
+func (s *Store) txPutEncoded(tx *bbolt.Tx, o domain.Order, raw []byte) error {
+	if err := putOrder(tx, o, raw); err != nil {
 		return err
 	}
-	s.written[o.ID] = own(o)
+	s.writes++
+	s.written[o.ID] = version{order: own(o), n: s.writes}
 	return nil
 }
 
 // readOrder reads an order outside the writer: from the cache, else the file.
 func (s *Store) readOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
-	if o, ok := s.cache.get(id); ok {
+	if o, _, ok := s.cache.get(id); ok {
 		return o, nil
 	}
 	return getOrder(tx, id)
@@ -248,8 +266,14 @@ func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
 
 // putOrder stores o and keeps the indexes in step with it. Its errors come
 // after writing, so they abort the transaction.
-func putOrder(tx *bbolt.Tx, o domain.Order) error {
-	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: toRecords(o.Outbox)}); err != nil {
+func putOrder(tx *bbolt.Tx, o domain.Order, raw []byte) error {
+	if raw == nil {
+		var err error
+		if raw, err = encodeOrder(o); err != nil {
+			return err // before writing: the transaction goes on
+		}
+	}
+	if err := tx.Bucket(bucketOrders).Put([]byte(o.ID), raw); err != nil {
 		return abort{err}
 	}
 	if err := index(tx, o); err != nil {
@@ -306,6 +330,14 @@ func index(tx *bbolt.Tx, o domain.Order) error {
 func statusKey(status string, seq uint64) []byte {
 	k := append([]byte(status), 0)
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func encodeOrder(o domain.Order) ([]byte, error) {
+	raw, err := json.Marshal(orderRecord{Order: o, Outbox: toRecords(o.Outbox)})
+	if err != nil {
+		return nil, fmt.Errorf("encode order %s: %w", o.ID, err)
+	}
+	return raw, nil
 }
 
 func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {
@@ -393,7 +425,7 @@ func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Or
 
 // Order returns an order.
 func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) {
-	if o, ok := s.cache.get(id); ok {
+	if o, _, ok := s.cache.get(id); ok {
 		return o, nil
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
@@ -403,8 +435,47 @@ func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) 
 	return o, err
 }
 
-// UpdateOrder runs fn on an order in one transaction.
+// errStale says an order changed after the unit of work read it.
+var errStale = errors.New("order changed meanwhile")
+
+// UpdateOrder runs fn on an order atomically. For an order in the cache
+// (one in the works), fn runs and the result is encoded in the caller's
+// goroutine, on the cached version; the writer then stores it only if that
+// is still the order's version, and the caller tries again if not. So the
+// writer, which every write goes through, only checks and stores bytes,
+// and the domain's work and the JSON run on every core. An order not in
+// the cache is read, changed and stored inside the writer's transaction.
 func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	for range 3 {
+		base, n, ok := s.cache.get(id)
+		if !ok {
+			break
+		}
+		changed := own(base)
+		if err := fn(&changed); err != nil {
+			if s.cache.number(id) != n {
+				continue // decided on a version that is gone: again
+			}
+			return base, err
+		}
+		raw, err := encodeOrder(changed)
+		if err != nil {
+			return base, err
+		}
+		err = s.w.do(func(tx *bbolt.Tx) error {
+			if s.txNumber(id) != n {
+				return errStale
+			}
+			return s.txPutEncoded(tx, changed, raw)
+		})
+		switch {
+		case errors.Is(err, errStale):
+			continue
+		case err != nil:
+			return base, err
+		}
+		return changed, nil
+	}
 	return update(s.w, id, s.txOrder, s.txPutOrder, fn, func(o *domain.Order) { *o = own(*o) })
 }
 

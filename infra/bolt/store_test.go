@@ -134,3 +134,57 @@ func TestPagingWhileManyWritersAddOrdersMeetsEveryOrderOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUnitsOfWorkOnOneOrderLoseNoChange: units of work on one
+// order run outside the writer on the version they read; each that lost a
+// race runs again on the new version, so none is lost.
+func TestConcurrentUnitsOfWorkOnOneOrderLoseNoChange(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	o := domain.NewOrder(events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
+		Items: []events.Item{{Flavour: "vanilla", Size: "S", Quantity: 1}}}, "test o-1", "", time.Now())
+	o.Outbox = nil
+	if _, _, err := s.CreateOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+				e, err := events.New(events.TypeMixed, "test", "o-1", events.KitchenStep{OrderID: "o-1", By: fmt.Sprint(i)})
+				if err != nil {
+					return err
+				}
+				return o.Emit(e)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Order(ctx, "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Outbox) != n {
+		t.Errorf("%d messages in the outbox; want %d, one from each unit of work", len(got.Outbox), n)
+	}
+	// The file says the same as the cache.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Order(ctx, "o-1"); err != nil || len(got.Outbox) != n {
+		t.Errorf("reopened: %d messages (%v); want %d", len(got.Outbox), err, n)
+	}
+}
