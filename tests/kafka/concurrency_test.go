@@ -162,6 +162,8 @@ func TestConsumerCommitStaysBelowAnEventInHandUntilItIsDone(t *testing.T) {
 	produceEvents(t, addr, "inhand", append(append(before, blocked), after...)...)
 
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	var j journal
 	stop := startConsumer(t, addr, ckafka.ConsumerConfig{Topic: "inhand"}, func(_ context.Context, e cloudevents.Event) error {
 		if e.ID() == blocked.ID() {
@@ -171,12 +173,14 @@ func TestConsumerCommitStaysBelowAnEventInHandUntilItIsDone(t *testing.T) {
 		return nil
 	})
 	defer stop()
+	defer unblock() // before stop: a failed check must not leave the handler blocked
 	waitFor(t, "every other event handled", func() bool { return j.count() == 25 })
-	time.Sleep(1500 * time.Millisecond) // more than the commit interval
+	waitFor(t, "the commit of the events before the one in hand", func() bool { return committed(t, addr, "g-inhand", "inhand") >= 5 })
+	time.Sleep(1500 * time.Millisecond) // more than the commit interval: it stays there
 	if off := committed(t, addr, "g-inhand", "inhand"); off != 5 {
 		t.Fatalf("committed offset %d while offset 5 is in hand; want 5", off)
 	}
-	close(release)
+	unblock()
 	waitFor(t, "the commit past every event", func() bool { return committed(t, addr, "g-inhand", "inhand") == 26 })
 }
 
