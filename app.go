@@ -102,7 +102,8 @@ func (a *App) connect() error {
 	opts := kafka.Options{
 		Brokers: cfg.KafkaBrokers, GroupPrefix: cfg.KafkaGroupPrefix, InstanceID: cfg.KafkaInstanceID, ContentMode: cfg.KafkaContentMode,
 		DeadLetters: cfg.DeadLetters(), Updates: cfg.OrderUpdates(), TopicFor: cfg.ForType,
-		Retry: kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+		Retry:       kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+		MaxInFlight: cfg.KafkaMaxInFlight,
 	}
 	if cfg.KafkaConsume {
 		opts.Notify = a.Hub

@@ -42,6 +42,9 @@ type Config struct {
 	// KafkaContentMode is how produced CloudEvents are encoded: binary
 	// (attributes in ce_ headers) or structured (the whole event as JSON).
 	KafkaContentMode string `envconfig:"KAFKA_CONTENT_MODE" default:"binary"`
+	// KafkaMaxInFlight bounds the records of one partition a consumer holds
+	// at once (running, or waiting behind an earlier one of their order).
+	KafkaMaxInFlight int `envconfig:"KAFKA_MAX_IN_FLIGHT" default:"256"`
 	// KafkaMaxAttempts is how often a transiently failing event is tried
 	// before it is dead-lettered; the wait starts at KafkaRetryBackoff and
 	// doubles up to KafkaMaxBackoff.
@@ -140,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.KafkaMaxAttempts < 1 || c.KafkaRetryBackoff <= 0 || c.KafkaMaxBackoff < c.KafkaRetryBackoff {
 		p = append(p, "KAFKA_MAX_ATTEMPTS must be at least 1, KAFKA_RETRY_BACKOFF positive and KAFKA_MAX_BACKOFF not below it")
+	}
+	if c.KafkaMaxInFlight < 1 {
+		p = append(p, fmt.Sprintf("KAFKA_MAX_IN_FLIGHT must be at least 1, got %d", c.KafkaMaxInFlight))
 	}
 	for name := range c.Topics {
 		if !slices.Contains(knownTopics(), name) {

@@ -26,6 +26,7 @@ const (
 
 // Handler handles one event. What it emits it stores in an outbox, and a
 // relay publishes it: when it returns nil, the event's effects are stored.
+// It is called concurrently for events of different keys (orders).
 type Handler func(ctx context.Context, e cloudevents.Event) error
 
 // DeadLetterer is where dead letters go.
@@ -54,16 +55,30 @@ type ConsumerConfig struct {
 	// FromNewest starts a new group at the end of the topic (notifications)
 	// rather than at the beginning (work).
 	FromNewest bool
+	// MaxInFlight bounds the records of one partition taken and not yet
+	// done: running, or waiting behind an earlier record of their key.
+	// 0 means DefaultMaxInFlight.
+	MaxInFlight int
 }
 
-// Consumer feeds one topic to one function, partition by partition in
-// order. It decides, in one place, when an offset is marked:
+// DefaultMaxInFlight is the bound on records in hand per partition: enough
+// to keep the store's group commit and the producer's batches full, few
+// enough that a partition's backlog after a stall stays small.
+const DefaultMaxInFlight = 256
+
+// Consumer feeds one topic to one function. Within a partition, records of
+// different keys (orders) are handled at once, and records of one key one
+// after the other, in offset order (see partition.go). It decides, in one
+// place, when a record is done:
 //   - handled (its effects and what it emits stored): marked;
 //   - refused for good (invalid, wrong state, unexpected type, not a
 //     CloudEvent), or still failing after the retries: dead-lettered with the
 //     reason, then marked;
 //   - not dead-lettered (the broker is down) or shutting down mid-retry: not
 //     marked, so it is delivered again.
+//
+// The offset marked is the lowest one not yet done, so a commit never
+// passes a record that is still in hand.
 type Consumer struct {
 	cfg     ConsumerConfig
 	group   sarama.ConsumerGroup
@@ -81,6 +96,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger
 	if cfg.FromNewest {
 		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
 	group, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, sc)
 	if err != nil {
 		return nil, fmt.Errorf("join Kafka consumer group %s on %v: %w", cfg.Group, cfg.Brokers, err)
@@ -88,7 +106,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger
 	return &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
 }
 
-// Run consumes until ctx is done; then it finishes the event in hand, and
+// Run consumes until ctx is done; then it finishes the events in hand, and
 // returns. Close commits the marked offsets.
 func (c *Consumer) Run(ctx context.Context) {
 	go func() {
@@ -124,28 +142,23 @@ func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
 // Cleanup is part of sarama.ConsumerGroupHandler.
 func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim processes one partition's records one after the other.
+// ConsumeClaim processes one partition's records, key by key (see
+// partitionWork); it returns when the claim ends, once the records in hand
+// are finished and what is done is marked.
 func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	for {
-		select {
-		case <-sess.Context().Done():
-			return nil
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			if !c.process(sess.Context(), msg) {
-				return nil // not done: it will be delivered again
-			}
-			sess.MarkMessage(msg, "")
-		}
-	}
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
+	w := newPartitionWork(ctx, c.cfg.MaxInFlight, c.process, func(next int64) {
+		sess.MarkOffset(claim.Topic(), claim.Partition(), next, "")
+	})
+	w.run(claim.Messages(), cancel)
+	return nil
 }
 
 // process handles one record; it reports whether the record is done with
-// (handled or dead-lettered) and may be marked.
+// (handled or dead-lettered) and may be marked. session ends with the claim.
 func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage) bool {
-	// Work on an event in hand is finished even when the session ends; only
+	// Work on an event in hand is finished even when the claim ends; only
 	// waiting between retries stops early.
 	ctx := context.WithoutCancel(session)
 	e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(msg))
@@ -164,7 +177,7 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 		if domain.Permanent(err) || attempt >= c.cfg.Retry.Attempts {
 			return c.deadLetter(session, msg, *e, err.Error())
 		}
-		c.log.Warn("retrying event", "id", e.ID(), "type", e.Type(), "attempt", attempt, "error", err)
+		c.log.Warn("retrying event", "id", e.ID(), "type", e.Type(), "key", string(msg.Key), "attempt", attempt, "error", err)
 		if !sleep(session, backoff) {
 			return false
 		}

@@ -34,6 +34,7 @@ type Options struct {
 	Updates     string // topic of notifications
 	TopicFor    func(eventType string) string
 	Retry       Retry
+	MaxInFlight int // per partition; 0 is DefaultMaxInFlight
 	// Bindings are the functions this process consumes for.
 	Bindings []Binding
 	// Notify, if set, gets every status-changed notification on Updates.
@@ -86,7 +87,7 @@ func (t *Transport) Start(_ context.Context, handle func(context.Context, cloude
 		c, err := NewConsumer(ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
 			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
-			InstanceID: instanceID(t.opts.InstanceID, b.Function),
+			InstanceID: instanceID(t.opts.InstanceID, b.Function), MaxInFlight: t.opts.MaxInFlight,
 		}, handle, t.producer, t.log)
 		if err != nil {
 			_ = t.Close(context.Background())
