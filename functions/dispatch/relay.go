@@ -29,6 +29,13 @@ type OutboxStore interface {
 	Pending(ctx context.Context, limit int) ([]string, error)
 }
 
+// BatchPublisher is a Publisher that can take several events at once, in
+// order, and wait for all of their acknowledgements together (Kafka's
+// asynchronous producer): one error per event, nil for delivered.
+type BatchPublisher interface {
+	PublishAll(ctx context.Context, es []cloudevents.Event) []error
+}
+
 // ErrNoRoute is a publisher's answer for an event it has nowhere to send
 // right now (a reply only a waiting HTTP caller could take). The message
 // stays in the outbox: a redelivery of the event that caused it drains it
@@ -109,36 +116,104 @@ func (r *Relay) Drain(ctx context.Context, orderID string) error {
 
 // deliverAll delivers o's messages in order until one fails, or until a
 // handler in this process took one and, with it, the ones before (taken).
+// With a BatchPublisher, consecutive events go out together.
 func (r *Relay) deliverAll(ctx context.Context, o domain.Order) (done, claimed []string, taken bool, failed error) {
-	for _, m := range o.Outbox {
-		if _, busy := r.inflight.LoadOrStore(m.ID, struct{}{}); busy {
-			// Another drain is delivering it: what follows waits for it,
-			// and that drain goes on with the rest once it is done.
+	for i := 0; i < len(o.Outbox); {
+		run := r.claim(o.Outbox[i:])
+		if len(run) == 0 {
+			// Another drain is delivering the next one: what follows waits
+			// for it, and that drain goes on with the rest once it is done.
 			return done, claimed, false, nil
 		}
-		claimed = append(claimed, m.ID)
+		for _, m := range run {
+			claimed = append(claimed, m.ID)
+		}
+		i += len(run)
+		if len(run) > 1 {
+			for k, err := range r.publishAll(ctx, run) {
+				ok, err := r.outcome(ctx, o, run[k], err)
+				if err != nil {
+					// Later ones may have gone out too; they stay in the
+					// outbox and go again (receivers are idempotent).
+					return done, claimed, false, err
+				}
+				if ok {
+					done = append(done, run[k].ID)
+				}
+			}
+			continue
+		}
+		m := run[0]
 		d := &delivery{orderID: o.ID, ids: append(slices.Clone(done), m.ID)}
 		err := r.deliver(context.WithValue(ctx, deliveryKey{}, d), o, m)
-		switch {
-		case err == nil && d.taken:
+		if err == nil && d.taken {
 			return done, claimed, true, nil
-		case err == nil:
+		}
+		ok, err := r.outcome(ctx, o, m, err)
+		if err != nil {
+			return done, claimed, false, err
+		}
+		if ok {
 			done = append(done, m.ID)
-		case errors.Is(err, ErrNoRoute):
-			if time.Since(m.At) > NoRouteExpiry {
-				r.log.WarnContext(ctx, "dropping an outbox message nobody took", "order", o.ID, "message", m.ID)
-				done = append(done, m.ID)
-			}
-		case domain.Permanent(err):
-			// Refused for good (the order moved on meanwhile): as a
-			// consumer dead-letters it, the relay drops it with the reason.
-			r.log.WarnContext(ctx, "outbox message refused; dropped", "order", o.ID, "message", m.ID, "error", err)
-			done = append(done, m.ID)
-		default:
-			return done, claimed, false, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
 		}
 	}
 	return done, claimed, false, nil
+}
+
+// claim marks the next messages as in flight in this process: one, or with
+// a BatchPublisher the consecutive events from the first on. It claims none
+// if the first is already in flight.
+func (r *Relay) claim(ms []domain.Message) []domain.Message {
+	_, batch := r.pub.(BatchPublisher)
+	var run []domain.Message
+	for _, m := range ms {
+		if len(run) > 0 && (!batch || m.OnCustomer() || run[0].OnCustomer()) {
+			break
+		}
+		if _, busy := r.inflight.LoadOrStore(m.ID, struct{}{}); busy {
+			break
+		}
+		run = append(run, m)
+	}
+	return run
+}
+
+// publishAll hands events to the BatchPublisher at once.
+func (r *Relay) publishAll(ctx context.Context, run []domain.Message) []error {
+	es := make([]cloudevents.Event, 0, len(run))
+	for _, m := range run {
+		e, err := domain.DecodeMessage(m)
+		if err != nil {
+			errs := make([]error, len(run))
+			for k := range errs {
+				errs[k] = err
+			}
+			return errs
+		}
+		es = append(es, e)
+	}
+	return r.pub.(BatchPublisher).PublishAll(ctx, es)
+}
+
+// outcome decides what a delivery's result means for message m: done (to
+// remove), kept for later, or a failure that stops the drain.
+func (r *Relay) outcome(ctx context.Context, o domain.Order, m domain.Message, err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNoRoute):
+		if time.Since(m.At) > NoRouteExpiry {
+			r.log.WarnContext(ctx, "dropping an outbox message nobody took", "order", o.ID, "message", m.ID)
+			return true, nil
+		}
+		return false, nil
+	case domain.Permanent(err):
+		// Refused for good (the order moved on meanwhile): as a consumer
+		// dead-letters it, the relay drops it with the reason.
+		r.log.WarnContext(ctx, "outbox message refused; dropped", "order", o.ID, "message", m.ID, "error", err)
+		return true, nil
+	}
+	return false, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
 }
 
 func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) error {

@@ -502,3 +502,61 @@ func TestAHandlerHereRemovesTheMessagesDeliveredToItInItsOwnWrite(t *testing.T) 
 		})
 	}
 }
+
+// batches is a BatchPublisher that records each call's event ids and
+// fails the events whose ids fail names.
+type batches struct {
+	mu    sync.Mutex
+	calls [][]string
+	fail  map[string]bool
+}
+
+func (b *batches) Publish(ctx context.Context, e cloudevents.Event) error {
+	return b.PublishAll(ctx, []cloudevents.Event{e})[0]
+}
+
+func (b *batches) PublishAll(_ context.Context, es []cloudevents.Event) []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ids []string
+	errs := make([]error, len(es))
+	for i, e := range es {
+		ids = append(ids, e.ID())
+		if b.fail[e.ID()] {
+			errs[i] = errors.New("broker said no")
+		}
+	}
+	b.calls = append(b.calls, ids)
+	return errs
+}
+
+func TestABatchPublisherGetsConsecutiveEventsAtOnceAndAFailureKeepsItAndTheRest(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     int // index of the event that fails; -1 for none
+		wantLeft int
+	}{
+		{"all acknowledged", -1, 0},
+		{"the third fails", 2, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			ids := withOutbox(t, s, "o-1", 5)
+			pub := &batches{fail: map[string]bool{}}
+			if tt.fail >= 0 {
+				pub.fail[ids[tt.fail]] = true
+			}
+			err := dispatch.NewRelay(s, pub, quiet).Drain(context.Background(), "o-1")
+			if (err != nil) != (tt.fail >= 0) {
+				t.Fatalf("drain: %v", err)
+			}
+			if len(pub.calls) != 1 || !slices.Equal(pub.calls[0], ids) {
+				t.Errorf("calls %v; want the five events in one call, in order", pub.calls)
+			}
+			if left := waiting(t, s, "o-1"); !slices.Equal(left, ids[len(ids)-tt.wantLeft:]) {
+				t.Errorf("left %v; want %v", left, ids[len(ids)-tt.wantLeft:])
+			}
+		})
+	}
+}

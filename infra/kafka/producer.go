@@ -185,6 +185,39 @@ func (p *Producer) Encode(ctx context.Context, topic string, e cloudevents.Event
 	return msg, nil
 }
 
+// PublishAll produces events to the topics of their types, handing them to
+// the producer in the given order (records of one partition are written in
+// that order) before waiting for any acknowledgement, so they share
+// produce requests. It returns one error per event, nil for acknowledged.
+func (p *Producer) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
+	errs := make([]error, len(es))
+	dones := make([]chan error, len(es))
+	for i, e := range es {
+		msg, err := p.Encode(ctx, p.topicFor(e.Type()), e)
+		if err == nil {
+			dones[i] = make(chan error, 1)
+			msg.Metadata = dones[i]
+			if err = p.enqueue(ctx, msg); err != nil {
+				err = fmt.Errorf("produce to %s: %w", msg.Topic, err)
+			}
+		}
+		if err != nil {
+			errs[i], dones[i] = err, nil
+		}
+	}
+	for i, done := range dones {
+		if done == nil {
+			continue
+		}
+		select {
+		case errs[i] = <-done:
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("produce %s: not acknowledged yet, may still be written: %w", es[i].Type(), ctx.Err())
+		}
+	}
+	return errs
+}
+
 // Send produces a record and waits for the broker's acknowledgement. It
 // uses msg.Metadata to find its way back.
 func (p *Producer) Send(msg *sarama.ProducerMessage) error {

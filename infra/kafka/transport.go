@@ -78,6 +78,18 @@ func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) error {
 	return nil
 }
 
+// PublishAll produces events in order, sharing produce requests, and
+// returns one error per event (nil: acknowledged).
+func (t *Transport) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
+	errs := t.producer.PublishAll(ctx, es)
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = domain.Errorf(domain.KindInternal, "%v", err)
+		}
+	}
+	return errs
+}
+
 // Start joins a consumer group per binding, each feeding handle, and reads
 // the updates topic from now on into Notify.
 func (t *Transport) Start(_ context.Context, handle func(context.Context, cloudevents.Event) error) error {
