@@ -68,6 +68,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a.relay = dispatch.NewRelay(store, a.transport, log)
+	a.relay.Linger = 200 * time.Millisecond
 	if err := a.register(); err != nil {
 		_ = a.Close(ctx)
 		return nil, err
@@ -150,7 +151,7 @@ func storeName(cfg config.Config) string {
 func (a *App) register() error {
 	for _, name := range a.Config.Functions {
 		step, _ := events.StepNamed(name)
-		h, err := functions.New(step, dispatch.HandOn(a.Store), a.Config.Auto())
+		h, err := functions.New(step, a.relay.HandOn(a.Store), a.Config.Auto())
 		if err != nil {
 			return err
 		}

@@ -61,13 +61,103 @@ type Relay struct {
 	// must be before that round takes it, so that it does not race the
 	// handler that is delivering it right now.
 	Interval, Grace time.Duration
+	// Linger, if above 0, lets delivered messages wait up to that long to
+	// be removed by the order's next write in this process (a handler's,
+	// through HandOn), so that a step over Kafka costs one write, not two;
+	// after that the relay removes them itself. Meanwhile they count as in
+	// flight, so nobody delivers them again. A crash before the removal
+	// delivers them again after the restart, which receivers absorb as they
+	// absorb any redelivery. 0 removes them at once.
+	Linger time.Duration
 
-	inflight sync.Map // message id → struct{}
+	inflight  sync.Map // message id → struct{}
+	mu        sync.Mutex
+	lingering map[string]*lingering // by order id
+}
+
+// lingering are an order's messages delivered and not removed yet.
+type lingering struct {
+	ids   []string
+	since time.Time
 }
 
 // NewRelay returns a relay delivering through pub.
 func NewRelay(s OutboxStore, pub Publisher, log *slog.Logger) *Relay {
-	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second}
+	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second,
+		lingering: map[string]*lingering{}}
+}
+
+// linger keeps delivered messages of an order claimed until they are removed.
+func (r *Relay) linger(orderID string, ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.lingering[orderID]
+	if !ok {
+		l = &lingering{since: time.Now()}
+		r.lingering[orderID] = l
+	}
+	l.ids = append(l.ids, ids...)
+}
+
+// takeLingering hands an order's delivered messages to the write that
+// removes them.
+func (r *Relay) takeLingering(orderID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.lingering[orderID]
+	if !ok {
+		return nil
+	}
+	delete(r.lingering, orderID)
+	return l.ids
+}
+
+// removed releases the claims of messages no longer in the outbox.
+func (r *Relay) removed(ids []string) {
+	for _, id := range ids {
+		r.inflight.Delete(id)
+	}
+}
+
+// withoutLingering drops from o's outbox what was delivered already.
+func (r *Relay) withoutLingering(o domain.Order) domain.Order {
+	r.mu.Lock()
+	l, ok := r.lingering[o.ID]
+	var ids []string
+	if ok {
+		ids = slices.Clone(l.ids)
+	}
+	r.mu.Unlock()
+	if len(ids) > 0 {
+		o.Outbox = slices.DeleteFunc(slices.Clone(o.Outbox), func(m domain.Message) bool { return slices.Contains(ids, m.ID) })
+	}
+	return o
+}
+
+// flush removes the messages that lingered longer than Linger (all of
+// them if all is set), each order in one write.
+func (r *Relay) flush(ctx context.Context, all bool) {
+	r.mu.Lock()
+	due := map[string][]string{}
+	for id, l := range r.lingering {
+		if all || time.Since(l.since) >= r.Linger {
+			due[id] = l.ids
+			delete(r.lingering, id)
+		}
+	}
+	r.mu.Unlock()
+	for id, ids := range due {
+		_, err := r.store.UpdateOrder(ctx, id, func(o *domain.Order) error {
+			o.Delivered(ids...)
+			return nil
+		})
+		if err != nil && domain.KindOf(err) != domain.KindNotFound {
+			r.log.WarnContext(ctx, "relay: remove delivered messages; will retry", "order", id, "error", err)
+			r.linger(id, ids)
+			continue
+		}
+		r.removed(ids)
+	}
 }
 
 // Drain delivers the messages of one order's outbox, oldest first. Right
@@ -82,7 +172,7 @@ func (r *Relay) Drain(ctx context.Context, orderID string) error {
 		}
 	}
 	var err error
-	for len(o.Outbox) > 0 {
+	for o = r.withoutLingering(o); len(o.Outbox) > 0; o = r.withoutLingering(o) {
 		done, claimed, taken, failed := r.deliverAll(ctx, o)
 		if taken {
 			// The handler that took the last one removed the messages
@@ -93,15 +183,20 @@ func (r *Relay) Drain(ctx context.Context, orderID string) error {
 			}
 			return nil
 		}
-		if len(done) > 0 {
+		switch {
+		case len(done) > 0 && r.Linger > 0:
+			// Removed later, with the order's next write; read on to
+			// deliver what was added meanwhile.
+			r.linger(orderID, done)
+			claimed = slices.DeleteFunc(claimed, func(id string) bool { return slices.Contains(done, id) })
+			o, err = r.store.Order(ctx, orderID)
+		case len(done) > 0:
 			o, err = r.store.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
 				o.Delivered(done...)
 				return nil
 			})
 		}
-		for _, id := range claimed {
-			r.inflight.Delete(id)
-		}
+		r.removed(claimed)
 		switch {
 		case failed != nil:
 			return failed
@@ -272,7 +367,8 @@ func takeWritten(ctx context.Context, orderID string) (domain.Order, bool) {
 }
 
 // HandOn wraps the store the functions write through, so that a handler
-// and the relay hand an order on instead of writing and reading it again:
+// and the relay hand an order on instead of writing and reading it again
+// (and a handler's write removes what lingered, see Linger):
 //   - when a drain delivers an order's event to a handler in this process,
 //     the handler's unit of work on that order also removes the messages
 //     delivered so far (they are done once that write is stored), and the
@@ -283,13 +379,17 @@ func takeWritten(ctx context.Context, orderID string) (domain.Order, bool) {
 // A unit of work that fails (a duplicate, a refusal) removes nothing and
 // hands nothing on; the drain then removes the messages and reads the
 // order as usual.
-func HandOn(s domain.Store) domain.Store { return handOn{s} }
+func (r *Relay) HandOn(s domain.Store) domain.Store { return handOn{Store: s, relay: r} }
 
-type handOn struct{ domain.Store }
+type handOn struct {
+	domain.Store
+	relay *Relay
+}
 
 func (s handOn) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
 	d, _ := ctx.Value(deliveryKey{}).(*delivery)
 	take := d != nil && d.orderID == id && !d.taken
+	lingered := s.relay.takeLingering(id)
 	o, err := s.Store.UpdateOrder(ctx, id, func(o *domain.Order) error {
 		if err := fn(o); err != nil {
 			return err
@@ -297,11 +397,16 @@ func (s handOn) UpdateOrder(ctx context.Context, id string, fn func(*domain.Orde
 		if take {
 			o.Delivered(d.ids...)
 		}
+		o.Delivered(lingered...)
 		return nil
 	})
 	if err != nil {
+		if len(lingered) > 0 {
+			s.relay.linger(id, lingered)
+		}
 		return o, err
 	}
+	s.relay.removed(lingered)
 	if take {
 		d.taken = true
 	}
@@ -325,7 +430,23 @@ func handOver(ctx context.Context, o domain.Order) {
 
 // Run delivers what earlier runs left in the outboxes: everything at once
 // at start-up, then every Interval what is older than Grace, until ctx ends.
+// Removals that lingered are done every Linger, and all at once when ctx ends.
 func (r *Relay) Run(ctx context.Context) {
+	if r.Linger > 0 {
+		go func() {
+			t := time.NewTicker(r.Linger)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					r.flush(context.WithoutCancel(ctx), true)
+					return
+				case <-t.C:
+					r.flush(ctx, false)
+				}
+			}
+		}()
+	}
 	grace := time.Duration(0)
 	for {
 		r.round(ctx, grace)

@@ -443,9 +443,10 @@ func TestTheDrainAfterAHandlerStartsFromTheOrderItsWriteStored(t *testing.T) {
 	s := fntest.Store(t)
 	fntest.OrderIn(t, s, "o-1", events.StatusApproved)
 	w := &writes{Store: s}
-	store := dispatch.HandOn(w)
 	pub := &publisher{}
-	handler := dispatch.DrainAfter(dispatch.NewRelay(w, pub, quiet), quiet)(func(ctx context.Context, e cloudevents.Event) error {
+	relay := dispatch.NewRelay(w, pub, quiet)
+	store := relay.HandOn(w)
+	handler := dispatch.DrainAfter(relay, quiet)(func(ctx context.Context, e cloudevents.Event) error {
 		_, err := store.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
 			return o.Apply(domain.To(events.StatusMixed, "maria", "", events.Key(e), time.Now()))
 		})
@@ -465,7 +466,7 @@ func TestTheDrainAfterAHandlerStartsFromTheOrderItsWriteStored(t *testing.T) {
 // handlerHere is a Local transport whose only function is a handler of
 // mixed events that runs fn on the order through TakeDelivered(s).
 func handlerHere(s domain.Store, fn func(*domain.Order) error) dispatch.Local {
-	store := dispatch.HandOn(s)
+	store := dispatch.NewRelay(s, nil, quiet).HandOn(s) // a relay that lets nothing linger
 	router := dispatch.NewRouter()
 	router.Register(events.TypeMixed, events.FuncMixed, func(ctx context.Context, e cloudevents.Event) error {
 		if _, err := store.UpdateOrder(ctx, events.OrderOf(e), fn); err != nil && !errors.Is(err, domain.ErrDuplicate) {

@@ -51,7 +51,7 @@ func waitFinal(t *testing.T, p *runner.Process, ids []string, timeout time.Durat
 	deadline := time.Now().Add(timeout)
 	for {
 		var l listed
-		p.Get(t, "/api/v1/orders").JSON(t, &l)
+		p.Get(t, "/api/v1/orders?limit=1000").JSON(t, &l)
 		done := map[string]bool{}
 		for _, o := range l.Orders {
 			if final(o.Status) {
@@ -222,7 +222,7 @@ func TestTwoInstancesInOneConsumerGroupShareTheWork(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); len(owner) < n; time.Sleep(100 * time.Millisecond) {
 		for name, p := range map[string]*runner.Process{"a": a, "b": b} {
 			var l listed
-			p.Get(t, "/api/v1/orders").JSON(t, &l)
+			p.Get(t, "/api/v1/orders?limit=1000").JSON(t, &l)
 			for _, o := range l.Orders {
 				if prev, ok := owner[o.OrderID]; ok && prev != name {
 					t.Fatalf("order %s consumed by both instances", o.OrderID)
@@ -288,7 +288,7 @@ func TestAProcessStoppedMidStreamLeavesEveryOrderFinalWithCreditReservedOnce(t *
 			// Let part of the stream through, then stop the process.
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 				var l listed
-				p.Get(t, "/api/v1/orders?status=shipped").JSON(t, &l)
+				p.Get(t, "/api/v1/orders?status=shipped&limit=1000").JSON(t, &l)
 				if len(l.Orders) >= 10 {
 					break
 				}

@@ -39,6 +39,12 @@ import (
 // status-changed notification for each of the seven states.
 const recordsPerOrder = 7 + 7
 
+// flow is the happy path of an order.
+var flow = []string{
+	events.StatusCreated, events.StatusApproved, events.StatusMixed, events.StatusBaked,
+	events.StatusDecorated, events.StatusPackaged, events.StatusShipped,
+}
+
 type options struct {
 	orders, inFlight, rate int
 	offerFor               time.Duration
@@ -185,11 +191,26 @@ func pipeline(r *report, bin, dir, name string, o options, env []string) (float6
 	}
 	ops := float64(o.orders) / took.Seconds()
 	r.add("%-9s %d orders, %d in flight: %6.0f orders/s   e2e p50 %8s  p99 %8s", name, o.orders, o.inFlight, ops, pct(lat, 50), pct(lat, 99))
-	lat, err = s.offer("bench", o.rate, o.offerFor)
+	lat, ids, err := s.offer("bench", o.rate, o.offerFor)
 	if err != nil {
 		return 0, fmt.Errorf("%s at %d orders/s: %w", name, o.rate, err)
 	}
 	r.add("%-9s offered %d orders/s for %s:       e2e p50 %8s  p99 %8s", name, o.rate, o.offerFor, pct(lat, 50), pct(lat, 99))
+	if len(ids) > 200 {
+		ids = ids[len(ids)-200:]
+	}
+	stages, err := s.stages(ids)
+	if err != nil {
+		return 0, err
+	}
+	parts := []string{fmt.Sprintf("POST answered %s/%s", pct(stages["accepted"], 50), pct(stages["accepted"], 99)),
+		fmt.Sprintf("created %s/%s", pct(stages["placed → created"], 50), pct(stages["placed → created"], 99))}
+	for i := 1; i < len(flow); i++ {
+		k := flow[i-1] + " → " + flow[i]
+		parts = append(parts, fmt.Sprintf("%s %s/%s", flow[i], pct(stages[k], 50), pct(stages[k], 99)))
+	}
+	parts = append(parts, fmt.Sprintf("seen on the stream %s/%s", pct(stages["shipped → seen"], 50), pct(stages["shipped → seen"], 99)))
+	r.add("%-9s   where the time goes at %d orders/s (p50/p99 since the step before): %s", name, o.rate, strings.Join(parts, ", "))
 	if env != nil {
 		r.criterion(pct(lat, 99) <= 100*time.Millisecond, "over Kafka at %d orders/s offered: p99 %s (at most 100ms)", o.rate, pct(lat, 99))
 	}

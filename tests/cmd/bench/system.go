@@ -40,6 +40,8 @@ func build(work string) (string, error) {
 // over REST and watches them ship on the notification stream, as a shop
 // and its kitchen screen would.
 type system struct {
+	mu      sync.Mutex
+	times   map[string]timing // by order id
 	base    string
 	cmd     *exec.Cmd
 	log     bytes.Buffer
@@ -48,6 +50,10 @@ type system struct {
 	shipped *watcher
 	cancel  context.CancelFunc
 }
+
+// timing is when the client placed an order, when the POST returned, and
+// when the stream said it had shipped.
+type timing struct{ start, accepted, seen time.Time }
 
 // start runs bin with env on a free loopback port, waits until it is ready,
 // and opens the notification stream.
@@ -58,7 +64,7 @@ func start(bin, dataDir string, env ...string) (*system, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &system{base: "http://" + addr, exited: make(chan struct{}), shipped: newWatcher(),
+	s := &system{base: "http://" + addr, exited: make(chan struct{}), shipped: newWatcher(), times: map[string]timing{},
 		client: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
 	s.cmd = exec.Command(bin)
 	s.cmd.Env = append([]string{
@@ -138,26 +144,71 @@ func (s *system) createCustomer(id string) error {
 // order places one order for customer and returns how long it took until
 // the stream said it had shipped.
 func (s *system) order(customer string) (time.Duration, error) {
+	_, d, err := s.placeOrder(customer)
+	return d, err
+}
+
+// placeOrder is order, telling the order's id too.
+func (s *system) placeOrder(customer string) (string, time.Duration, error) {
 	start := time.Now()
 	b, st, err := s.do(http.MethodPost, "/api/v1/order",
 		fmt.Sprintf(`{"customerId":%q,"items":[{"flavour":"vanilla","size":"S","quantity":1}]}`, customer))
+	accepted := time.Now()
 	if err != nil || st != http.StatusAccepted {
-		return 0, fmt.Errorf("place order: %d %s %v", st, b, err)
+		return "", 0, fmt.Errorf("place order: %d %s %v", st, b, err)
 	}
 	var a struct {
 		OrderID string `json:"orderId"`
 	}
 	if err := json.Unmarshal(b, &a); err != nil || a.OrderID == "" {
-		return 0, fmt.Errorf("place order: no orderId in %s", b)
+		return "", 0, fmt.Errorf("place order: no orderId in %s", b)
 	}
 	select {
 	case at := <-s.shipped.wait(a.OrderID):
-		return at.Sub(start), nil
+		s.mu.Lock()
+		s.times[a.OrderID] = timing{start: start, accepted: accepted, seen: at}
+		s.mu.Unlock()
+		return a.OrderID, at.Sub(start), nil
 	case <-time.After(2 * time.Minute):
-		return 0, fmt.Errorf("order %s did not ship within 2 minutes", a.OrderID)
+		return a.OrderID, 0, fmt.Errorf("order %s did not ship within 2 minutes", a.OrderID)
 	case <-s.exited:
-		return 0, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
+		return a.OrderID, 0, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
 	}
+}
+
+// stages reads orders' histories and returns, per step of the flow, how
+// long each order took from the step before (store timestamps, in
+// milliseconds).
+func (s *system) stages(ids []string) (map[string][]time.Duration, error) {
+	out := map[string][]time.Duration{}
+	for _, id := range ids {
+		b, st, err := s.do(http.MethodGet, "/api/v1/order/"+id, "")
+		if err != nil || st != http.StatusOK {
+			return nil, fmt.Errorf("GET order %s: %d %v", id, st, err)
+		}
+		var o struct {
+			History []struct {
+				Status string    `json:"status"`
+				At     time.Time `json:"at"`
+			} `json:"history"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return nil, err
+		}
+		for i := 1; i < len(o.History); i++ {
+			k := o.History[i-1].Status + " → " + o.History[i].Status
+			out[k] = append(out[k], o.History[i].At.Sub(o.History[i-1].At))
+		}
+		s.mu.Lock()
+		t, ok := s.times[id]
+		s.mu.Unlock()
+		if n := len(o.History); ok && n > 0 {
+			out["accepted"] = append(out["accepted"], t.accepted.Sub(t.start))
+			out["placed → created"] = append(out["placed → created"], o.History[0].At.Sub(t.start))
+			out["shipped → seen"] = append(out["shipped → seen"], t.seen.Sub(o.History[n-1].At))
+		}
+	}
+	return out, nil
 }
 
 // saturate places n orders with c of them in flight at once (a new one as
@@ -200,10 +251,11 @@ func (s *system) saturate(customer string, n, c int) (time.Duration, []time.Dura
 
 // offer places orders at rate per second for d, each on its own, whether or
 // not earlier ones have shipped, and returns their latencies.
-func (s *system) offer(customer string, rate int, d time.Duration) ([]time.Duration, error) {
+func (s *system) offer(customer string, rate int, d time.Duration) ([]time.Duration, []string, error) {
 	var (
 		mu       sync.Mutex
 		lat      []time.Duration
+		ids      []string
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -213,17 +265,17 @@ func (s *system) offer(customer string, rate int, d time.Duration) ([]time.Durat
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 		wg.Go(func() {
-			d, err := s.order(customer)
+			id, d, err := s.placeOrder(customer)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-			lat = append(lat, d)
+			lat, ids = append(lat, d), append(ids, id)
 		})
 	}
 	wg.Wait()
-	return lat, firstErr
+	return lat, ids, firstErr
 }
 
 // listLatency times GET path n times, one after the other.
