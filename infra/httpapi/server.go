@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -70,6 +71,7 @@ type Server struct {
 	// the rest of the burst before it writes them all at once.
 	SSEBatch time.Duration
 	release  releaser
+	patterns []string // the routes registered, for Routes
 }
 
 // New returns the API over a running app.
@@ -95,6 +97,11 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
 	s.handle("GET /api/v1/notifications", s.notifications)
+	s.handle("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(OpenAPI)
+		return err
+	})
 	s.handle("GET /health/readiness", s.readiness)
 	s.handle("GET /health/liveness", func(w http.ResponseWriter, _ *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
@@ -113,6 +120,10 @@ func (s *Server) routes() {
 	})
 }
 
+// Routes lists the patterns of the routes registered, in order ("GET
+// /api/v1/order/{id}"); the OpenAPI document describes exactly these.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
+
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
@@ -129,6 +140,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	if _, ok := auth.RouteAccess(pattern); !ok {
 		panic(fmt.Sprintf("httpapi: route %q is not in the role table of infra/auth", pattern))
 	}
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
