@@ -61,7 +61,9 @@ fi
 # wait on it until its timeout. tests/e2e and the browser test cover it.
 # (schemathesis's own --max-time would repeat fuzzing until it is spent: the
 # run is bounded by --max-examples instead, and timeout is only a backstop.)
+# It runs in the scratch directory: its cache (.schemathesis/) stays out of the tree.
 status=0
+cd "$work"
 timeout "$MAX_TIME" "$venv/bin/schemathesis" run "$base/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --exclude-path /api/v1/notifications \
