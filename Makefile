@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/cupcake-factory
 
-.PHONY: run build test test-unit test-integration test-browser bench bench-sse fuzz vet
+.PHONY: run build test test-unit test-integration test-browser test-api bench bench-sse fuzz vet
 
 run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 	$(GO) run ./cmd/cupcake-factory
@@ -10,7 +10,7 @@ run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 build: ## build the runner binary into bin/
 	$(GO) build -o $(BIN) ./cmd/cupcake-factory
 
-test: vet test-unit test-integration test-browser ## every test
+test: vet test-unit test-integration test-browser test-api ## every test
 
 vet:
 	$(GO) vet ./...
@@ -23,6 +23,9 @@ test-integration: ## tests with real brokers, stores, the kn func scaffold and t
 
 test-browser: ## the web UI in Debian's Chromium via playwright-core
 	bash tests/browser/run.sh
+
+test-api: ## schemathesis fuzzes the live app from its OpenAPI document: no 5xx, every answer as documented
+	GO="$(GO)" bash tests/api/run.sh
 
 fuzz: ## run each fuzz target for a while
 	$(GO) test ./events -run '^$$' -fuzz FuzzDecodeData -fuzztime 30s

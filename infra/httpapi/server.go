@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
+	"slices"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -54,7 +54,7 @@ type Server struct {
 	store   Store
 	hub     *notify.Hub
 	log     *slog.Logger
-	metrics *metrics.Counters
+	metrics *metrics.Metrics
 	mux     *http.ServeMux
 	// KeepAlive is how often an idle notification stream gets a comment.
 	KeepAlive time.Duration
@@ -71,13 +71,12 @@ type Server struct {
 	// the rest of the burst before it writes them all at once.
 	SSEBatch time.Duration
 	release  releaser
+	patterns []string // the routes registered, for Routes
 }
 
 // New returns the API over a running app.
-func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
+func New(app App, store Store, hub *notify.Hub, m *metrics.Metrics, log *slog.Logger) *Server {
 	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto", MaxSSEClients: 1000, SSEBatch: 50 * time.Millisecond}
-	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
-	m.Describe("cupcakes_sse_refused_total", "Live notification streams refused because MAX_SSE_CLIENTS were open.")
 	s.routes()
 	return s
 }
@@ -98,25 +97,32 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
 	s.handle("GET /api/v1/notifications", s.notifications)
+	s.handle("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(OpenAPI)
+		return err
+	})
 	s.handle("GET /health/readiness", s.readiness)
 	s.handle("GET /health/liveness", func(w http.ResponseWriter, _ *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 		return nil
 	})
-	s.handle("GET /metrics", func(w http.ResponseWriter, _ *http.Request) error {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		if _, err := s.metrics.WriteTo(w); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintf(w, "# HELP cupcakes_sse_streams Live notification streams open now.\n# TYPE cupcakes_sse_streams gauge\ncupcakes_sse_streams %d\n", s.hub.Streams())
-		return err
+	metricsHandler := s.metrics.Handler()
+	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+		metricsHandler.ServeHTTP(w, r)
+		return nil
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		setSecurityHeaders(w.Header())
-		s.count(r.Pattern, http.StatusNotFound)
+		defer func() { s.metrics.ObserveRequest(r.Pattern, http.StatusNotFound, time.Since(start)) }()
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 }
+
+// Routes lists the patterns of the routes registered, in order ("GET
+// /api/v1/order/{id}"); the OpenAPI document describes exactly these.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -134,9 +140,11 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	if _, ok := auth.RouteAccess(pattern); !ok {
 		panic(fmt.Sprintf("httpapi: route %q is not in the role table of infra/auth", pattern))
 	}
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.ErrorContext(r.Context(), "http handler panicked", "path", r.URL.Path, "panic", p)
@@ -144,7 +152,11 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 					writeError(sw, http.StatusInternalServerError, "internal error")
 				}
 			}
-			s.count(pattern, sw.status)
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.metrics.ObserveRequest(pattern, status, time.Since(start))
 		}()
 		r, err := s.Auth.Authorize(r, pattern)
 		if err == nil {
@@ -175,13 +187,6 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			writeError(sw, status, msg)
 		}
 	})
-}
-
-func (s *Server) count(route string, status int) {
-	if status == 0 {
-		status = http.StatusOK
-	}
-	s.metrics.Add("cupcakes_http_requests_total", 1, "route", route, "code", strconv.Itoa(status))
 }
 
 // StatusOf maps an error to the HTTP status that reports it.

@@ -41,7 +41,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 
 	stream, err := s.hub.OpenStream(station, lastID, s.MaxSSEClients)
 	if errors.Is(err, notify.ErrTooManyStreams) {
-		s.metrics.Add("cupcakes_sse_refused_total", 1)
+		s.metrics.SSERefused()
 		w.Header().Set("Retry-After", strconv.Itoa(int(sseRetryAfter.Seconds())))
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many live notification streams (at most %d); try again later", s.MaxSSEClients))
 		return nil

@@ -109,9 +109,15 @@ func autoKitchen(t *testing.T, p *runner.Process) {
 	t.Run("metrics count the events each function handled and refused", func(t *testing.T) {
 		m := string(p.Get(t, "/metrics").Body)
 		for _, want := range []string{
-			`cupcakes_events_total{type="com.cupcakes.order.created",outcome="handled"} 5`,
-			`cupcakes_events_total{type="com.cupcakes.order.packaged",outcome="handled"} 3`,
-			`cupcakes_http_requests_total{route="POST /{$}",code="200"} 4`,
+			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.created"} 5`,
+			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.packaged"} 3`,
+			`cupcakes_http_requests_total{code="200",route="POST /{$}"} 4`,
+			`cupcakes_event_duration_seconds_count{function="packaged",outcome="handled",type="com.cupcakes.order.packaged"} 3`,
+			`cupcakes_order_end_to_end_seconds_count 3`,
+			`cupcakes_http_request_duration_seconds_count{route="POST /{$}"}`,
+			`cupcakes_outbox_pending_orders 0`,
+			`go_goroutines `,
+			`process_cpu_seconds_total `,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s:\n%s", want, m)
