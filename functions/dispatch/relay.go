@@ -146,18 +146,26 @@ func (r *Relay) flush(ctx context.Context, all bool) {
 		}
 	}
 	r.mu.Unlock()
+	// At once, so that the writes share commits.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
 	for id, ids := range due {
-		_, err := r.store.UpdateOrder(ctx, id, func(o *domain.Order) error {
-			o.Delivered(ids...)
-			return nil
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := r.store.UpdateOrder(ctx, id, func(o *domain.Order) error {
+				o.Delivered(ids...)
+				return nil
+			})
+			if err != nil && domain.KindOf(err) != domain.KindNotFound {
+				r.log.WarnContext(ctx, "relay: remove delivered messages; will retry", "order", id, "error", err)
+				r.linger(id, ids)
+				return
+			}
+			r.removed(ids)
 		})
-		if err != nil && domain.KindOf(err) != domain.KindNotFound {
-			r.log.WarnContext(ctx, "relay: remove delivered messages; will retry", "order", id, "error", err)
-			r.linger(id, ids)
-			continue
-		}
-		r.removed(ids)
 	}
+	wg.Wait()
 }
 
 // Drain delivers the messages of one order's outbox, oldest first. Right
@@ -433,7 +441,9 @@ func handOver(ctx context.Context, o domain.Order) {
 // Removals that lingered are done every Linger, and all at once when ctx ends.
 func (r *Relay) Run(ctx context.Context) {
 	if r.Linger > 0 {
-		go func() {
+		var flushing sync.WaitGroup
+		defer flushing.Wait() // the last flush is done before Run returns
+		flushing.Go(func() {
 			t := time.NewTicker(r.Linger)
 			defer t.Stop()
 			for {
@@ -445,7 +455,7 @@ func (r *Relay) Run(ctx context.Context) {
 					r.flush(ctx, false)
 				}
 			}
-		}()
+		})
 	}
 	grace := time.Duration(0)
 	for {

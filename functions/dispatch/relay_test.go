@@ -561,3 +561,56 @@ func TestABatchPublisherGetsConsecutiveEventsAtOnceAndAFailureKeepsItAndTheRest(
 		})
 	}
 }
+
+func TestDeliveredMessagesLingerUntilTheOrdersNextWriteOrTheFlushRemovesThem(t *testing.T) {
+	tests := []struct {
+		name   string
+		remove func(t *testing.T, r *dispatch.Relay, s *bolt.Store)
+	}{
+		{"the next write here takes them", func(t *testing.T, r *dispatch.Relay, s *bolt.Store) {
+			if _, err := r.HandOn(s).UpdateOrder(context.Background(), "o-1", func(o *domain.Order) error {
+				o.Reason = "noted"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the flush removes them", func(t *testing.T, r *dispatch.Relay, s *bolt.Store) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); r.Run(ctx) }()
+			for deadline := time.Now().Add(5 * time.Second); len(waiting(t, s, "o-1")) > 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			ids := withOutbox(t, s, "o-1", 2)
+			pub := &publisher{}
+			r := dispatch.NewRelay(s, pub, quiet)
+			r.Linger = 50 * time.Millisecond
+			for range 2 { // the second drain finds them delivered
+				if err := r.Drain(context.Background(), "o-1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := pub.got(); !slices.Equal(got, ids) {
+				t.Errorf("delivered %v; want %v once", got, ids)
+			}
+			if left := waiting(t, s, "o-1"); len(left) != 2 {
+				t.Errorf("left %v; want both still stored, lingering", left)
+			}
+			tt.remove(t, r, s)
+			if left := waiting(t, s, "o-1"); len(left) != 0 {
+				t.Errorf("left %v; want them removed", left)
+			}
+			if got := pub.got(); !slices.Equal(got, ids) {
+				t.Errorf("delivered %v; want %v once", got, ids)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
@@ -107,7 +108,13 @@ func autoKitchen(t *testing.T, p *runner.Process) {
 		}
 	})
 	t.Run("metrics count the events each function handled and refused", func(t *testing.T) {
-		m := string(p.Get(t, "/metrics").Body)
+		// Delivered messages linger a moment before their removal.
+		var m string
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if m = string(p.Get(t, "/metrics").Body); strings.Contains(m, "cupcakes_outbox_pending_orders 0") || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, want := range []string{
 			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.created"} 5`,
 			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.packaged"} 3`,
