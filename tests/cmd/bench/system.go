@@ -206,6 +206,7 @@ func (s *system) stages(ids []string) (map[string][]time.Duration, error) {
 			out["accepted"] = append(out["accepted"], t.accepted.Sub(t.start))
 			out["placed → created"] = append(out["placed → created"], o.History[0].At.Sub(t.start))
 			out["shipped → seen"] = append(out["shipped → seen"], t.seen.Sub(o.History[n-1].At))
+			out["placed → shipped"] = append(out["placed → shipped"], o.History[n-1].At.Sub(t.start))
 		}
 	}
 	return out, nil
