@@ -40,7 +40,7 @@ type App struct {
 	Store   domain.Store
 	Hub     *notify.Hub
 	Router  *dispatch.Router
-	Metrics *metrics.Counters
+	Metrics *metrics.Metrics
 
 	transport Transport
 	ingress   dispatch.Publisher // where events from outside go: the transport, or the functions here
@@ -62,13 +62,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter(), Metrics: metrics.New()}
-	a.Metrics.Describe(dispatch.EventsTotal, "CloudEvents handled by the functions, by type and outcome (handled, refused, failed).")
-	a.Metrics.Describe(kafka.DeadLettersTotal, "Kafka records sent to the dead-letter topic, by the topic they came from and their event type (empty: not a CloudEvent).")
+	a.Metrics.WatchStreams(a.Hub.Streams)
+	a.Metrics.WatchOutbox(store)
 	if err := a.connect(); err != nil {
 		_ = store.Close()
 		return nil, err
 	}
 	a.relay = dispatch.NewRelay(store, a.transport, log)
+	a.relay.Linger = 200 * time.Millisecond
 	if err := a.register(); err != nil {
 		_ = a.Close(ctx)
 		return nil, err
@@ -103,8 +104,9 @@ func (a *App) connect() error {
 	opts := kafka.Options{
 		Brokers: cfg.KafkaBrokers, GroupPrefix: cfg.KafkaGroupPrefix, InstanceID: cfg.KafkaInstanceID, ContentMode: cfg.KafkaContentMode,
 		DeadLetters: cfg.DeadLetters(), Updates: cfg.OrderUpdates(), TopicFor: cfg.ForType,
-		Retry:   kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
-		Metrics: a.Metrics,
+		Retry:       kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
+		MaxInFlight: cfg.KafkaMaxInFlight,
+		Metrics:     a.Metrics,
 	}
 	if cfg.KafkaConsume {
 		opts.Notify = a.Hub
@@ -153,12 +155,12 @@ func storeName(cfg config.Config) string {
 func (a *App) register() error {
 	for _, name := range a.Config.Functions {
 		step, _ := events.StepNamed(name)
-		h, err := functions.New(step, a.Store, a.Config.Auto())
+		h, err := functions.New(step, a.relay.HandOn(a.Metrics.TimeShipping(a.Store)), a.Config.Auto())
 		if err != nil {
 			return err
 		}
 		a.Router.Register(step.Takes, name, h, dispatch.Recover(a.Log), dispatch.Log(a.Log),
-			dispatch.Count(a.Metrics), dispatch.DrainAfter(a.relay, a.Log))
+			dispatch.Count(a.Metrics, name), dispatch.DrainAfter(a.relay, a.Log))
 	}
 	return nil
 }

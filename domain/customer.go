@@ -10,8 +10,10 @@ import (
 )
 
 // Customer is a customer with a credit line. Available is the credit left
-// after the reservations of its orders. Reservations remember which orders
-// hold credit, so reserving for the same order twice reserves once.
+// after its orders took theirs. Reservations are the orders still open that
+// hold credit, so reserving for the same order twice reserves once; a
+// shipped order's reservation is settled (removed, its credit spent) and an
+// order that ends unshipped releases it (removed, its credit given back).
 type Customer struct {
 	ID           string        `json:"customerId" bson:"_id"`
 	Name         string        `json:"name" bson:"name"`
@@ -46,6 +48,8 @@ func (c NewCustomer) Validate() error {
 	}
 	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
 		p = append(p, "name is required, at most 200 characters")
+	} else if events.HasControlChars(c.Name) {
+		p = append(p, "name must not contain control characters")
 	}
 	if err := ValidateCreditLimit(c.CreditLimit); err != nil {
 		p = append(p, err.Error())
@@ -103,6 +107,18 @@ func (c *Customer) Release(orderID string) bool {
 		return false
 	}
 	c.Available += c.Reservations[i].Amount
+	c.Reservations = slices.Delete(c.Reservations, i, i+1)
+	return true
+}
+
+// Settle closes the reservation of a shipped order: its credit stays spent,
+// and c no longer remembers it, so a customer record grows with its open
+// orders only, never with its history. It reports whether there was one.
+func (c *Customer) Settle(orderID string) bool {
+	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
+	if i < 0 {
+		return false
+	}
 	c.Reservations = slices.Delete(c.Reservations, i, i+1)
 	return true
 }

@@ -45,15 +45,22 @@ type Step struct {
 	At     time.Time `json:"at" bson:"at"`
 }
 
-// Message is an outbox entry: an event to deliver (structured JSON), or, if
-// Release is set, the saga step that gives the order's credit back to its
-// customer (a write to another aggregate, done by the relay).
+// Message is an outbox entry: an event to deliver (structured JSON), or a
+// saga step on the order's customer (a write to another aggregate, done by
+// the relay): Release gives the order's credit back (cancelled, failed);
+// Settle closes the reservation of a shipped order, its credit spent, so
+// that a customer keeps only the reservations of orders still open.
 type Message struct {
 	ID      string    `json:"id" bson:"id"`
 	Event   string    `json:"event,omitempty" bson:"event,omitempty"`
 	Release int64     `json:"release,omitempty" bson:"release,omitempty"`
+	Settle  int64     `json:"settle,omitempty" bson:"settle,omitempty"`
 	At      time.Time `json:"at" bson:"at"`
 }
+
+// OnCustomer reports whether m is a saga step on the customer rather than
+// an event.
+func (m Message) OnCustomer() bool { return m.Release > 0 || m.Settle > 0 }
 
 // NewOrder makes the record of a new order with the credit decision about
 // it: reserved (refused == "") or refused with the reason. It emits the
@@ -126,8 +133,8 @@ var ErrDuplicate = errors.New("event already applied")
 // conflict error if the order is not in a state t starts from; in both cases
 // o is unchanged.
 func (o *Order) Apply(t Transition) error {
-	if t.Step.Event != "" && o.HasEvent(t.Step.Event) {
-		return ErrDuplicate
+	if err := o.replayed(t.Step); err != nil {
+		return err
 	}
 	if !slices.Contains(t.From, o.Status) {
 		return Errorf(KindConflict, "order %s is %s; it cannot become %s (only from %s)",
@@ -141,12 +148,30 @@ func (o *Order) Apply(t Transition) error {
 	}
 	o.History = append(o.History, t.Step)
 	o.notify(was)
+	if t.To == events.StatusShipped && o.Reserved > 0 {
+		o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Settle: o.Reserved, At: t.Step.At})
+	}
 	return nil
 }
 
-// HasEvent reports whether the event with key caused a step of o.
-func (o Order) HasEvent(key string) bool {
-	return slices.ContainsFunc(o.History, func(s Step) bool { return s.Event == key })
+// replayed tells a redelivery from a reuse of an event's source and id: it
+// returns ErrDuplicate if the event that would cause step already caused the
+// same step, a conflict error if that event caused a different step (the
+// source and id were used again for other content), and nil if the event is
+// new to o.
+func (o Order) replayed(step Step) error {
+	if step.Event == "" {
+		return nil
+	}
+	i := slices.IndexFunc(o.History, func(s Step) bool { return s.Event == step.Event })
+	if i < 0 {
+		return nil
+	}
+	if h := o.History[i]; h.Status != step.Status || h.By != step.By || h.Reason != step.Reason {
+		return Errorf(KindConflict, "event %q was already used for another event of order %s (%s by %s): a new event needs a new id",
+			step.Event, o.ID, h.Status, h.By)
+	}
+	return ErrDuplicate
 }
 
 // Decide applies a credit verdict: approve or cancel. The money rule: a
@@ -155,11 +180,11 @@ func (o Order) HasEvent(key string) bool {
 // refused and changes nothing, whoever sent it. A cancelled order gives back
 // any credit it holds.
 func (o *Order) Decide(v events.CreditValidated, by, eventKey string, now time.Time) error {
-	if o.HasEvent(eventKey) {
-		return ErrDuplicate
-	}
 	if !v.Valid {
 		return o.end(To(events.StatusCancelled, by, v.Reason, eventKey, now))
+	}
+	if err := o.replayed(To(events.StatusApproved, by, "", eventKey, now).Step); err != nil {
+		return err
 	}
 	if o.Refused != "" || v.CustomerID != o.CustomerID || v.Amount != o.Amount || o.Reserved != o.Amount {
 		return Errorf(KindConflict, "order %s cannot be approved: it holds %d cents of customer %s, the verdict names %d cents of %s",

@@ -20,8 +20,10 @@ type Store interface {
 	// exists. It returns the stored order and whether it was created now.
 	CreateOrder(ctx context.Context, o Order) (Order, bool, error)
 	Order(ctx context.Context, id string) (Order, error)
-	// Orders lists orders in a state (all orders for ""), oldest first.
-	Orders(ctx context.Context, status string, limit int) ([]Order, error)
+	// Orders returns one page of orders, oldest first. A page's Next is
+	// where the following one starts; paging on while orders are added
+	// meets each order once (on MongoDB, see its adapter for the caveat).
+	Orders(ctx context.Context, q OrderQuery) (OrderPage, error)
 	// UpdateOrder runs fn on the order and stores the result; if fn fails
 	// nothing is stored, and the order as it was is returned with the error.
 	UpdateOrder(ctx context.Context, id string, fn func(*Order) error) (Order, error)
@@ -31,4 +33,18 @@ type Store interface {
 
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// OrderQuery asks for one page of orders.
+type OrderQuery struct {
+	Status string // one state (a station's queue); "" for every order
+	After  string // the Next of the previous page; "" for the first page
+	Limit  int    // at most this many, 1 or more
+}
+
+// OrderPage is one page of orders, oldest first. Next is an opaque cursor
+// for the following page, "" on the last one.
+type OrderPage struct {
+	Orders []Order
+	Next   string
 }

@@ -56,6 +56,11 @@ func Decode(e cloudevents.Event, v any) error {
 	if err := e.Validate(); err != nil {
 		p.addf("invalid CloudEvent: %v", err)
 	}
+	// Every ingress (HTTP, Kafka, the kn func entry point) decodes here, so
+	// this is where older versions of the spec are refused.
+	if v := e.SpecVersion(); v != cloudevents.VersionV1 {
+		p.addf("specversion must be %s, got %q", cloudevents.VersionV1, v)
+	}
 	if ct := e.DataContentType(); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json") {

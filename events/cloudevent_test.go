@@ -78,6 +78,11 @@ func TestDecodeDataRefusesWhatIsWrongAndSaysWhy(t *testing.T) {
 		{"kitchen step without by", event(TypeBaked, "application/json", `{"orderId":"o-1"}`, nil), "by is required"},
 		{"credit validated", event(TypeCreditValidated, "application/json", `{"orderId":"o-1","customerId":"a","amount":5,"valid":true}`, nil), ""},
 		{"notification types are not handled", event(TypeShipped, "application/json", `{"orderId":"o-1","status":"shipped"}`, nil), "unknown event type"},
+		{"specversion 0.3", func() cloudevents.Event {
+			e := event(TypeOrderCreated, "application/json", order, nil)
+			e.SetSpecVersion(cloudevents.VersionV03)
+			return e
+		}(), "specversion must be 1.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -121,9 +121,16 @@ func checkText(p *problems, field, v string, max int) {
 		p.addf("%s is required", field)
 	case len(v) > max:
 		p.addf("%s must be at most %d characters", field, max)
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+	case HasControlChars(v):
 		p.addf("%s must not contain control characters", field)
 	}
+}
+
+// HasControlChars reports whether s holds an ASCII control character (NUL,
+// ESC, newline, DEL, ...): text that could forge log lines or terminal
+// escapes where it is shown.
+func HasControlChars(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 func validFlavour(f string) bool {

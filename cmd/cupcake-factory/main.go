@@ -17,6 +17,7 @@ import (
 	"time"
 
 	function "github.com/cupcake-factory/cupcake-factory"
+	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
 )
 
@@ -43,8 +44,16 @@ func run(ctx context.Context) error {
 		}
 	}()
 
+	authn, err := auth.New(app.Config.AuthOptions(), app.Log)
+	if err != nil {
+		return err
+	}
+	go authn.Warm(ctx)
+
 	api := httpapi.New(app, app.Store, app.Hub, app.Metrics, app.Log)
 	api.KitchenMode = app.Config.KitchenMode
+	api.Auth = authn
+	api.MaxSSEClients = app.Config.MaxSSEClients
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -18,7 +19,6 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/functions"
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 	"github.com/cupcake-factory/cupcake-factory/functions/internal/fntest"
-	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -146,31 +146,37 @@ func TestLogLogsEachOutcomeAtItsLevel(t *testing.T) {
 	}
 }
 
-func TestCountCountsEachEventByTypeAndOutcome(t *testing.T) {
+// observed records what Count reports.
+type observed struct{ function, typ, outcome string }
+
+type observer struct{ got []observed }
+
+func (o *observer) ObserveEvent(function, typ, outcome string, took time.Duration) {
+	o.got = append(o.got, observed{function, typ, outcome})
+}
+
+func TestCountReportsEachEventByFunctionTypeAndOutcome(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"handled", nil, `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="handled"} 1`},
-		{"refused", domain.Errorf(domain.KindConflict, "order o-1 is shipped"), `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="refused"} 1`},
-		{"invalid", &events.ValidationError{Problems: []string{"x"}}, `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="refused"} 1`},
-		{"not found", domain.Errorf(domain.KindNotFound, "order o-1 not found"), `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="refused"} 1`},
-		{"failed", errors.New("store down"), `cupcakes_events_total{type="com.cupcakes.order.mixed",outcome="failed"} 1`},
+		{"handled", nil, "handled"},
+		{"refused", domain.Errorf(domain.KindConflict, "order o-1 is shipped"), "refused"},
+		{"invalid", &events.ValidationError{Problems: []string{"x"}}, "refused"},
+		{"not found", domain.Errorf(domain.KindNotFound, "order o-1 not found"), "refused"},
+		{"failed", errors.New("store down"), "failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := metrics.New()
+			var o observer
 			r := dispatch.NewRouter()
 			var calls int
-			r.Register(events.TypeMixed, "mixed", counting(&calls, tt.err), dispatch.Count(c))
+			r.Register(events.TypeMixed, "mixed", counting(&calls, tt.err), dispatch.Count(&o, "mixed"))
 			_ = r.Handle(context.Background(), ev(t, events.TypeMixed))
-			var out strings.Builder
-			if _, err := c.WriteTo(&out); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(out.String(), tt.want) {
-				t.Errorf("metrics:\n%s\nwant a line %s", out.String(), tt.want)
+			want := []observed{{"mixed", events.TypeMixed, tt.want}}
+			if !slices.Equal(o.got, want) {
+				t.Errorf("observed %v, want %v", o.got, want)
 			}
 		})
 	}

@@ -48,29 +48,41 @@ func Log(log *slog.Logger) Middleware {
 	}
 }
 
-// Counter counts, with labels given as key, value pairs.
-type Counter interface {
-	Add(name string, v float64, labels ...string)
+// EventObserver records each handled event: the function, the event's
+// type, the outcome and how long the handler took (infra/metrics).
+type EventObserver interface {
+	ObserveEvent(function, typ, outcome string, took time.Duration)
 }
 
-// EventsTotal is the counter Count adds to.
-const EventsTotal = "cupcakes_events_total"
+// Outcomes of handling an event, as Count reports them.
+const (
+	OutcomeHandled = "handled"
+	OutcomeRefused = "refused"
+	OutcomeFailed  = "failed"
+)
 
-// Count counts each event by type and outcome: handled, refused (a
+// Outcome classifies a handler's error: handled (nil), refused (a
 // permanent error: invalid, not found, does not fit the state) or failed.
-func Count(c Counter) Middleware {
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeHandled
+	case domain.Permanent(err):
+		return OutcomeRefused
+	default:
+		return OutcomeFailed
+	}
+}
+
+// Count reports each event the function handles to o, by type and outcome,
+// with the time the handler took (what runs inside Count: placed before
+// DrainAfter, the relaying of what it emitted is not included).
+func Count(o EventObserver, function string) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, e cloudevents.Event) error {
+			start := time.Now()
 			err := next(ctx, e)
-			outcome := "handled"
-			switch {
-			case err == nil:
-			case domain.Permanent(err):
-				outcome = "refused"
-			default:
-				outcome = "failed"
-			}
-			c.Add(EventsTotal, 1, "type", e.Type(), "outcome", outcome)
+			o.ObserveEvent(function, e.Type(), Outcome(err), time.Since(start))
 			return err
 		}
 	}
@@ -90,6 +102,7 @@ type Drainer interface {
 func DrainAfter(d Drainer, log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, e cloudevents.Event) error {
+			ctx = withWritten(ctx)
 			if err := next(ctx, e); err != nil {
 				return err
 			}

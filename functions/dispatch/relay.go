@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +29,13 @@ type OutboxStore interface {
 	Pending(ctx context.Context, limit int) ([]string, error)
 }
 
+// BatchPublisher is a Publisher that can take several events at once, in
+// order, and wait for all of their acknowledgements together (Kafka's
+// asynchronous producer): one error per event, nil for delivered.
+type BatchPublisher interface {
+	PublishAll(ctx context.Context, es []cloudevents.Event) []error
+}
+
 // ErrNoRoute is a publisher's answer for an event it has nowhere to send
 // right now (a reply only a waiting HTTP caller could take). The message
 // stays in the outbox: a redelivery of the event that caused it drains it
@@ -38,8 +46,8 @@ var ErrNoRoute = errors.New("no route for this event here")
 const NoRouteExpiry = 10 * time.Minute
 
 // Relay delivers outbox messages and removes each only after its delivery:
-// events through the publisher, credit releases to the customer (the saga's
-// second step). Delivery is at least once; every receiver is idempotent.
+// events through the publisher, credit releases and settlements to the
+// customer (the saga's second step). Delivery is at least once; every receiver is idempotent.
 // Messages of one order are delivered in order: a drain that finds one in
 // flight in this process (the drain delivering it may be the caller, as
 // in-process chains nest) stops there, and the drain that holds it goes on
@@ -53,32 +61,150 @@ type Relay struct {
 	// must be before that round takes it, so that it does not race the
 	// handler that is delivering it right now.
 	Interval, Grace time.Duration
+	// Linger, if above 0, lets delivered messages wait up to that long to
+	// be removed by the order's next write in this process (a handler's,
+	// through HandOn), so that a step over Kafka costs one write, not two;
+	// after that the relay removes them itself. Meanwhile they count as in
+	// flight, so nobody delivers them again. A crash before the removal
+	// delivers them again after the restart, which receivers absorb as they
+	// absorb any redelivery. 0 removes them at once.
+	Linger time.Duration
 
-	inflight sync.Map // message id → struct{}
+	inflight  sync.Map // message id → struct{}
+	mu        sync.Mutex
+	lingering map[string]*lingering // by order id
+}
+
+// lingering are an order's messages delivered and not removed yet.
+type lingering struct {
+	ids   []string
+	since time.Time
 }
 
 // NewRelay returns a relay delivering through pub.
 func NewRelay(s OutboxStore, pub Publisher, log *slog.Logger) *Relay {
-	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second}
+	return &Relay{store: s, pub: pub, log: log, Interval: time.Second, Grace: 3 * time.Second,
+		lingering: map[string]*lingering{}}
 }
 
-// Drain delivers the messages of one order's outbox, oldest first.
-func (r *Relay) Drain(ctx context.Context, orderID string) error {
-	o, err := r.store.Order(ctx, orderID)
-	if err != nil {
-		return err
+// linger keeps delivered messages of an order claimed until they are removed.
+func (r *Relay) linger(orderID string, ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.lingering[orderID]
+	if !ok {
+		l = &lingering{since: time.Now()}
+		r.lingering[orderID] = l
 	}
-	for len(o.Outbox) > 0 {
-		done, claimed, failed := r.deliverAll(ctx, o)
-		if len(done) > 0 {
+	l.ids = append(l.ids, ids...)
+}
+
+// takeLingering hands an order's delivered messages to the write that
+// removes them.
+func (r *Relay) takeLingering(orderID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.lingering[orderID]
+	if !ok {
+		return nil
+	}
+	delete(r.lingering, orderID)
+	return l.ids
+}
+
+// removed releases the claims of messages no longer in the outbox.
+func (r *Relay) removed(ids []string) {
+	for _, id := range ids {
+		r.inflight.Delete(id)
+	}
+}
+
+// withoutLingering drops from o's outbox what was delivered already.
+func (r *Relay) withoutLingering(o domain.Order) domain.Order {
+	r.mu.Lock()
+	l, ok := r.lingering[o.ID]
+	var ids []string
+	if ok {
+		ids = slices.Clone(l.ids)
+	}
+	r.mu.Unlock()
+	if len(ids) > 0 {
+		o.Outbox = slices.DeleteFunc(slices.Clone(o.Outbox), func(m domain.Message) bool { return slices.Contains(ids, m.ID) })
+	}
+	return o
+}
+
+// flush removes the messages that lingered longer than Linger (all of
+// them if all is set), each order in one write.
+func (r *Relay) flush(ctx context.Context, all bool) {
+	r.mu.Lock()
+	due := map[string][]string{}
+	for id, l := range r.lingering {
+		if all || time.Since(l.since) >= r.Linger {
+			due[id] = l.ids
+			delete(r.lingering, id)
+		}
+	}
+	r.mu.Unlock()
+	// At once, so that the writes share commits.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for id, ids := range due {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := r.store.UpdateOrder(ctx, id, func(o *domain.Order) error {
+				o.Delivered(ids...)
+				return nil
+			})
+			if err != nil && domain.KindOf(err) != domain.KindNotFound {
+				r.log.WarnContext(ctx, "relay: remove delivered messages; will retry", "order", id, "error", err)
+				r.linger(id, ids)
+				return
+			}
+			r.removed(ids)
+		})
+	}
+	wg.Wait()
+}
+
+// Drain delivers the messages of one order's outbox, oldest first. Right
+// after a handler's write (see DrainAfter and HandOn) it starts from the
+// order as that write stored it instead of reading it again.
+func (r *Relay) Drain(ctx context.Context, orderID string) error {
+	o, ok := takeWritten(ctx, orderID)
+	if !ok {
+		var err error
+		if o, err = r.store.Order(ctx, orderID); err != nil {
+			return err
+		}
+	}
+	var err error
+	for o = r.withoutLingering(o); len(o.Outbox) > 0; o = r.withoutLingering(o) {
+		done, claimed, taken, failed := r.deliverAll(ctx, o)
+		if taken {
+			// The handler that took the last one removed the messages
+			// delivered so far in its own write, and its own drain has
+			// gone on with the order's outbox.
+			for _, id := range claimed {
+				r.inflight.Delete(id)
+			}
+			return nil
+		}
+		switch {
+		case len(done) > 0 && r.Linger > 0:
+			// Removed later, with the order's next write; read on to
+			// deliver what was added meanwhile.
+			r.linger(orderID, done)
+			claimed = slices.DeleteFunc(claimed, func(id string) bool { return slices.Contains(done, id) })
+			o, err = r.store.Order(ctx, orderID)
+		case len(done) > 0:
 			o, err = r.store.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
 				o.Delivered(done...)
 				return nil
 			})
 		}
-		for _, id := range claimed {
-			r.inflight.Delete(id)
-		}
+		r.removed(claimed)
 		switch {
 		case failed != nil:
 			return failed
@@ -91,40 +217,117 @@ func (r *Relay) Drain(ctx context.Context, orderID string) error {
 	return nil
 }
 
-// deliverAll delivers o's messages in order until one fails.
-func (r *Relay) deliverAll(ctx context.Context, o domain.Order) (done, claimed []string, failed error) {
-	for _, m := range o.Outbox {
-		if _, busy := r.inflight.LoadOrStore(m.ID, struct{}{}); busy {
-			// Another drain is delivering it: what follows waits for it,
-			// and that drain goes on with the rest once it is done.
-			return done, claimed, nil
+// deliverAll delivers o's messages in order until one fails, or until a
+// handler in this process took one and, with it, the ones before (taken).
+// With a BatchPublisher, consecutive events go out together.
+func (r *Relay) deliverAll(ctx context.Context, o domain.Order) (done, claimed []string, taken bool, failed error) {
+	for i := 0; i < len(o.Outbox); {
+		run := r.claim(o.Outbox[i:])
+		if len(run) == 0 {
+			// Another drain is delivering the next one: what follows waits
+			// for it, and that drain goes on with the rest once it is done.
+			return done, claimed, false, nil
 		}
-		claimed = append(claimed, m.ID)
-		err := r.deliver(ctx, o, m)
-		switch {
-		case err == nil:
-			done = append(done, m.ID)
-		case errors.Is(err, ErrNoRoute):
-			if time.Since(m.At) > NoRouteExpiry {
-				r.log.WarnContext(ctx, "dropping an outbox message nobody took", "order", o.ID, "message", m.ID)
-				done = append(done, m.ID)
+		for _, m := range run {
+			claimed = append(claimed, m.ID)
+		}
+		i += len(run)
+		if len(run) > 1 {
+			for k, err := range r.publishAll(ctx, run) {
+				ok, err := r.outcome(ctx, o, run[k], err)
+				if err != nil {
+					// Later ones may have gone out too; they stay in the
+					// outbox and go again (receivers are idempotent).
+					return done, claimed, false, err
+				}
+				if ok {
+					done = append(done, run[k].ID)
+				}
 			}
-		case domain.Permanent(err):
-			// Refused for good (the order moved on meanwhile): as a
-			// consumer dead-letters it, the relay drops it with the reason.
-			r.log.WarnContext(ctx, "outbox message refused; dropped", "order", o.ID, "message", m.ID, "error", err)
+			continue
+		}
+		m := run[0]
+		d := &delivery{orderID: o.ID, ids: append(slices.Clone(done), m.ID)}
+		err := r.deliver(context.WithValue(ctx, deliveryKey{}, d), o, m)
+		if err == nil && d.taken {
+			return done, claimed, true, nil
+		}
+		ok, err := r.outcome(ctx, o, m, err)
+		if err != nil {
+			return done, claimed, false, err
+		}
+		if ok {
 			done = append(done, m.ID)
-		default:
-			return done, claimed, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
 		}
 	}
-	return done, claimed, nil
+	return done, claimed, false, nil
+}
+
+// claim marks the next messages as in flight in this process: one, or with
+// a BatchPublisher the consecutive events from the first on. It claims none
+// if the first is already in flight.
+func (r *Relay) claim(ms []domain.Message) []domain.Message {
+	_, batch := r.pub.(BatchPublisher)
+	var run []domain.Message
+	for _, m := range ms {
+		if len(run) > 0 && (!batch || m.OnCustomer() || run[0].OnCustomer()) {
+			break
+		}
+		if _, busy := r.inflight.LoadOrStore(m.ID, struct{}{}); busy {
+			break
+		}
+		run = append(run, m)
+	}
+	return run
+}
+
+// publishAll hands events to the BatchPublisher at once.
+func (r *Relay) publishAll(ctx context.Context, run []domain.Message) []error {
+	es := make([]cloudevents.Event, 0, len(run))
+	for _, m := range run {
+		e, err := domain.DecodeMessage(m)
+		if err != nil {
+			errs := make([]error, len(run))
+			for k := range errs {
+				errs[k] = err
+			}
+			return errs
+		}
+		es = append(es, e)
+	}
+	return r.pub.(BatchPublisher).PublishAll(ctx, es)
+}
+
+// outcome decides what a delivery's result means for message m: done (to
+// remove), kept for later, or a failure that stops the drain.
+func (r *Relay) outcome(ctx context.Context, o domain.Order, m domain.Message, err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNoRoute):
+		if time.Since(m.At) > NoRouteExpiry {
+			r.log.WarnContext(ctx, "dropping an outbox message nobody took", "order", o.ID, "message", m.ID)
+			return true, nil
+		}
+		return false, nil
+	case domain.Permanent(err):
+		// Refused for good (the order moved on meanwhile): as a consumer
+		// dead-letters it, the relay drops it with the reason.
+		r.log.WarnContext(ctx, "outbox message refused; dropped", "order", o.ID, "message", m.ID, "error", err)
+		return true, nil
+	}
+	return false, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
 }
 
 func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) error {
-	if m.Release > 0 {
+	if m.OnCustomer() {
 		_, err := r.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
-			c.Release(o.ID) // once: a second release finds nothing held
+			// Once: a second release or settlement finds nothing held.
+			if m.Release > 0 {
+				c.Release(o.ID)
+			} else {
+				c.Settle(o.ID)
+			}
 			return nil
 		})
 		if domain.KindOf(err) == domain.KindNotFound {
@@ -139,9 +342,121 @@ func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) e
 	return r.pub.Publish(ctx, e)
 }
 
+// delivery is what a drain tells the handler of an event it delivers in
+// this process: the messages of the order delivered so far, that event's
+// included.
+type delivery struct {
+	orderID string
+	ids     []string
+	taken   bool // the handler's write removed them
+}
+
+type deliveryKey struct{}
+
+// written holds the order as a handler's write stored it, for the drain
+// that follows the handler (DrainAfter puts one in the context).
+type written struct{ order *domain.Order }
+
+type writtenKey struct{}
+
+func withWritten(ctx context.Context) context.Context {
+	return context.WithValue(ctx, writtenKey{}, &written{})
+}
+
+// takeWritten returns, once, the order the handler wrote, if it is orderID.
+func takeWritten(ctx context.Context, orderID string) (domain.Order, bool) {
+	w, _ := ctx.Value(writtenKey{}).(*written)
+	if w == nil || w.order == nil || w.order.ID != orderID {
+		return domain.Order{}, false
+	}
+	o := *w.order
+	w.order = nil
+	return o, true
+}
+
+// HandOn wraps the store the functions write through, so that a handler
+// and the relay hand an order on instead of writing and reading it again
+// (and a handler's write removes what lingered, see Linger):
+//   - when a drain delivers an order's event to a handler in this process,
+//     the handler's unit of work on that order also removes the messages
+//     delivered so far (they are done once that write is stored), and the
+//     drain writes nothing: a step of an in-process chain is one write;
+//   - the drain that follows a handler (DrainAfter) starts from the order
+//     as the handler's write stored it, without reading it back.
+//
+// A unit of work that fails (a duplicate, a refusal) removes nothing and
+// hands nothing on; the drain then removes the messages and reads the
+// order as usual.
+func (r *Relay) HandOn(s domain.Store) domain.Store { return handOn{Store: s, relay: r} }
+
+type handOn struct {
+	domain.Store
+	relay *Relay
+}
+
+func (s handOn) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	d, _ := ctx.Value(deliveryKey{}).(*delivery)
+	take := d != nil && d.orderID == id && !d.taken
+	lingered := s.relay.takeLingering(id)
+	o, err := s.Store.UpdateOrder(ctx, id, func(o *domain.Order) error {
+		if err := fn(o); err != nil {
+			return err
+		}
+		if take {
+			o.Delivered(d.ids...)
+		}
+		o.Delivered(lingered...)
+		return nil
+	})
+	if err != nil {
+		if len(lingered) > 0 {
+			s.relay.linger(id, lingered)
+		}
+		return o, err
+	}
+	s.relay.removed(lingered)
+	if take {
+		d.taken = true
+	}
+	handOver(ctx, o)
+	return o, nil
+}
+
+func (s handOn) CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error) {
+	stored, created, err := s.Store.CreateOrder(ctx, o)
+	if err == nil {
+		handOver(ctx, stored)
+	}
+	return stored, created, err
+}
+
+func handOver(ctx context.Context, o domain.Order) {
+	if w, _ := ctx.Value(writtenKey{}).(*written); w != nil {
+		w.order = &o
+	}
+}
+
 // Run delivers what earlier runs left in the outboxes: everything at once
 // at start-up, then every Interval what is older than Grace, until ctx ends.
+// Removals that lingered are done every Linger, and all at once when ctx ends.
 func (r *Relay) Run(ctx context.Context) {
+	if r.Linger > 0 {
+		var flushing sync.WaitGroup
+		defer flushing.Wait() // the last flush is done before Run returns
+		flushing.Go(func() {
+			t := time.NewTicker(r.Linger)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					r.flush(context.WithoutCancel(ctx), true)
+					return
+				case <-t.C:
+					r.flush(ctx, false)
+				}
+			}
+		})
+	}
 	grace := time.Duration(0)
 	for {
 		r.round(ctx, grace)

@@ -286,6 +286,30 @@ func TestAReleaseGivesTheCreditBackOnce(t *testing.T) {
 	}
 }
 
+func TestAShippedOrdersReservationIsSettledOnceAndItsCreditStaysSpent(t *testing.T) {
+	ctx := context.Background()
+	s := fntest.Store(t)
+	fntest.OrderIn(t, s, "o-1", events.StatusPackaged)
+	fntest.OrderIn(t, s, "o-2", events.StatusApproved) // holds 1200 too, and keeps it
+	if _, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+		return o.Apply(domain.To(events.StatusShipped, "ben", "", "test ship", time.Now()))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := dispatch.NewRelay(s, &publisher{}, quiet).Drain(ctx, "o-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := s.Customer(ctx, "alice")
+	if _, held := c.Reservation("o-2"); c.Available != 10000-2400 || !held || len(c.Reservations) != 1 {
+		t.Errorf("alice has %d available, reservations %+v; want o-1's 1200 spent and forgotten, o-2's kept", c.Available, c.Reservations)
+	}
+	if left := fntest.Emitted(t, s, "o-1"); len(left) != 0 {
+		t.Errorf("left %v", fntest.Types(left))
+	}
+}
+
 // drainTwiceAtOnce runs two drains of o-1 at once through a slow publisher
 // and returns the ids of the messages and of the deliveries.
 func drainTwiceAtOnce(t *testing.T) (s *bolt.Store, ids, got []string) {
@@ -387,5 +411,206 @@ func TestRunDeliversWhatAnEarlierRunLeft(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if left := waiting(t, s, "o-3"); !slices.Equal(left, fresh) {
 		t.Errorf("a fresh message was taken by a background round: left %v", left)
+	}
+}
+
+// writes counts the units of work on orders, and the reads of orders, that
+// reach the store.
+type writes struct {
+	*bolt.Store
+	mu    sync.Mutex
+	n     int
+	reads int
+}
+
+func (w *writes) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+	w.mu.Lock()
+	w.n++
+	w.mu.Unlock()
+	return w.Store.UpdateOrder(ctx, id, fn)
+}
+
+func (w *writes) count() int { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
+
+func (w *writes) Order(ctx context.Context, id string) (domain.Order, error) {
+	w.mu.Lock()
+	w.reads++
+	w.mu.Unlock()
+	return w.Store.Order(ctx, id)
+}
+
+func TestTheDrainAfterAHandlerStartsFromTheOrderItsWriteStored(t *testing.T) {
+	s := fntest.Store(t)
+	fntest.OrderIn(t, s, "o-1", events.StatusApproved)
+	w := &writes{Store: s}
+	pub := &publisher{}
+	relay := dispatch.NewRelay(w, pub, quiet)
+	store := relay.HandOn(w)
+	handler := dispatch.DrainAfter(relay, quiet)(func(ctx context.Context, e cloudevents.Event) error {
+		_, err := store.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
+			return o.Apply(domain.To(events.StatusMixed, "maria", "", events.Key(e), time.Now()))
+		})
+		return err
+	})
+	if err := handler(context.Background(), fntest.Event(t, events.TypeMixed, "o-1", events.KitchenStep{OrderID: "o-1", By: "maria"})); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.got()) != 1 || len(waiting(t, s, "o-1")) != 0 {
+		t.Errorf("published %v, left %v; want the status change delivered", pub.got(), waiting(t, s, "o-1"))
+	}
+	if w.reads != 0 {
+		t.Errorf("the drain read the order %d times; want it handed on", w.reads)
+	}
+}
+
+// handlerHere is a Local transport whose only function is a handler of
+// mixed events that runs fn on the order through TakeDelivered(s).
+func handlerHere(s domain.Store, fn func(*domain.Order) error) dispatch.Local {
+	store := dispatch.NewRelay(s, nil, quiet).HandOn(s) // a relay that lets nothing linger
+	router := dispatch.NewRouter()
+	router.Register(events.TypeMixed, events.FuncMixed, func(ctx context.Context, e cloudevents.Event) error {
+		if _, err := store.UpdateOrder(ctx, events.OrderOf(e), fn); err != nil && !errors.Is(err, domain.ErrDuplicate) {
+			return err
+		}
+		return nil // a duplicate is done, as the functions answer it
+	})
+	return dispatch.Local{Router: router, Notifier: &publisher{}}
+}
+
+func TestAHandlerHereRemovesTheMessagesDeliveredToItInItsOwnWrite(t *testing.T) {
+	tests := []struct {
+		name       string
+		fn         func(*domain.Order) error
+		wantWrites int // units of work: the handler's, and the drain's if the handler's did not write
+	}{
+		{"the handler writes: one write", func(o *domain.Order) error { o.Reason = "noted"; return nil }, 1},
+		{"the handler refuses: the drain removes them", func(*domain.Order) error { return domain.ErrDuplicate }, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			withOutbox(t, s, "o-1", 1)
+			w := &writes{Store: s}
+			if err := dispatch.NewRelay(w, handlerHere(w, tt.fn), quiet).Drain(context.Background(), "o-1"); err != nil {
+				t.Fatal(err)
+			}
+			if left := waiting(t, s, "o-1"); len(left) != 0 {
+				t.Errorf("left in the outbox: %v", left)
+			}
+			if got := w.count(); got != tt.wantWrites {
+				t.Errorf("%d writes to the order; want %d", got, tt.wantWrites)
+			}
+		})
+	}
+}
+
+// batches is a BatchPublisher that records each call's event ids and
+// fails the events whose ids fail names.
+type batches struct {
+	mu    sync.Mutex
+	calls [][]string
+	fail  map[string]bool
+}
+
+func (b *batches) Publish(ctx context.Context, e cloudevents.Event) error {
+	return b.PublishAll(ctx, []cloudevents.Event{e})[0]
+}
+
+func (b *batches) PublishAll(_ context.Context, es []cloudevents.Event) []error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ids []string
+	errs := make([]error, len(es))
+	for i, e := range es {
+		ids = append(ids, e.ID())
+		if b.fail[e.ID()] {
+			errs[i] = errors.New("broker said no")
+		}
+	}
+	b.calls = append(b.calls, ids)
+	return errs
+}
+
+func TestABatchPublisherGetsConsecutiveEventsAtOnceAndAFailureKeepsItAndTheRest(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     int // index of the event that fails; -1 for none
+		wantLeft int
+	}{
+		{"all acknowledged", -1, 0},
+		{"the third fails", 2, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			ids := withOutbox(t, s, "o-1", 5)
+			pub := &batches{fail: map[string]bool{}}
+			if tt.fail >= 0 {
+				pub.fail[ids[tt.fail]] = true
+			}
+			err := dispatch.NewRelay(s, pub, quiet).Drain(context.Background(), "o-1")
+			if (err != nil) != (tt.fail >= 0) {
+				t.Fatalf("drain: %v", err)
+			}
+			if len(pub.calls) != 1 || !slices.Equal(pub.calls[0], ids) {
+				t.Errorf("calls %v; want the five events in one call, in order", pub.calls)
+			}
+			if left := waiting(t, s, "o-1"); !slices.Equal(left, ids[len(ids)-tt.wantLeft:]) {
+				t.Errorf("left %v; want %v", left, ids[len(ids)-tt.wantLeft:])
+			}
+		})
+	}
+}
+
+func TestDeliveredMessagesLingerUntilTheOrdersNextWriteOrTheFlushRemovesThem(t *testing.T) {
+	tests := []struct {
+		name   string
+		remove func(t *testing.T, r *dispatch.Relay, s *bolt.Store)
+	}{
+		{"the next write here takes them", func(t *testing.T, r *dispatch.Relay, s *bolt.Store) {
+			if _, err := r.HandOn(s).UpdateOrder(context.Background(), "o-1", func(o *domain.Order) error {
+				o.Reason = "noted"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the flush removes them", func(t *testing.T, r *dispatch.Relay, s *bolt.Store) {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); r.Run(ctx) }()
+			for deadline := time.Now().Add(5 * time.Second); len(waiting(t, s, "o-1")) > 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fntest.Store(t)
+			ids := withOutbox(t, s, "o-1", 2)
+			pub := &publisher{}
+			r := dispatch.NewRelay(s, pub, quiet)
+			r.Linger = 50 * time.Millisecond
+			for range 2 { // the second drain finds them delivered
+				if err := r.Drain(context.Background(), "o-1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := pub.got(); !slices.Equal(got, ids) {
+				t.Errorf("delivered %v; want %v once", got, ids)
+			}
+			if left := waiting(t, s, "o-1"); len(left) != 2 {
+				t.Errorf("left %v; want both still stored, lingering", left)
+			}
+			tt.remove(t, r, s)
+			if left := waiting(t, s, "o-1"); len(left) != 0 {
+				t.Errorf("left %v; want them removed", left)
+			}
+			if got := pub.got(); !slices.Equal(got, ids) {
+				t.Errorf("delivered %v; want %v once", got, ids)
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ func TestEachStationRecordsItsStepTellsTheNextAndHandsOnInAutoMode(t *testing.T)
 				switch {
 				case st.next == nil: // the last step ships in the same write
 					wantHistory = append(wantHistory, events.StatusShipped)
-					wantEmitted = []string{events.TypeStatusChanged, events.TypeStatusChanged, events.TypeShipped}
+					wantEmitted = []string{events.TypeStatusChanged, events.TypeStatusChanged, "settle", events.TypeShipped}
 				case auto:
 					wantEmitted = append(wantEmitted, st.next.Takes)
 				}

@@ -100,8 +100,8 @@ func TestHandleRefusesEventsWithoutUsableIDsAndWritesNothing(t *testing.T) {
 			if domain.KindOf(err) != domain.KindInvalid {
 				t.Fatalf("err = %v, want invalid", err)
 			}
-			if orders, _ := s.Orders(context.Background(), "", 0); len(orders) != 0 {
-				t.Errorf("wrote %d orders", len(orders))
+			if page, _ := s.Orders(context.Background(), domain.OrderQuery{Limit: 10}); len(page.Orders) != 0 {
+				t.Errorf("wrote %d orders", len(page.Orders))
 			}
 			if got := fntest.Available(t, s, "alice"); got != 10000 {
 				t.Errorf("alice has %d available, want 10000", got)

@@ -1,16 +1,26 @@
 // Package bolt is the embedded store: one bbolt file under DATA_DIR, no
-// server, no CGO. Every unit of work is one bbolt transaction, so each is
-// atomic and durable once it returns.
+// server, no CGO. Every unit of work runs in a bbolt transaction, so each is
+// atomic and durable once it returns; units of work that arrive together
+// share a transaction and its fsync (see writer).
+//
+// Orders are listed through indexes kept in the same transactions as the
+// orders: each order gets a sequence number when it is recorded (commit
+// order, so a page cursor never skips an order recorded later), and the
+// indexes map sequence → id and (status, sequence) → id.
 package bolt
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -28,11 +38,28 @@ var (
 	// id → the time of its oldest message. It changes in the same
 	// transaction as the order.
 	bucketPending = []byte("pending")
+	// bucketPlaces: order id → its sequence number (8 bytes) and status.
+	bucketPlaces = []byte("orderplaces")
+	// bucketBySeq: sequence number → order id, every order in the order
+	// it was recorded.
+	bucketBySeq = []byte("bysequence")
+	// bucketByStatus: status, 0, sequence number → order id.
+	bucketByStatus = []byte("bystatus")
 )
+
+var buckets = [][]byte{bucketCustomers, bucketOrders, bucketPending, bucketPlaces, bucketBySeq, bucketByStatus}
 
 // Store keeps customers and orders (with their outboxes) in a bbolt file.
 type Store struct {
-	db *bbolt.DB
+	db    *bbolt.DB
+	w     *writer
+	cache *orderCache
+	// written holds the orders the writer's current transaction stored,
+	// for the units of work after them in the same transaction, and for
+	// the cache once it commits; writes numbers them. Only the writer's
+	// goroutine uses them.
+	written map[string]version
+	writes  uint64
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -43,27 +70,117 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: 5 * time.Second,
+		// The free-page list is rebuilt at open instead of written at each
+		// commit, and kept as a map: commits stay cheap as the file grows.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open embedded store %s (is another process using it?): %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketCustomers, bucketOrders, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err = db.Update(initBuckets); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, cache: newOrderCache(), written: map[string]version{}}
+	s.w = newWriter(db, s.committed)
+	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// committed runs on the writer's goroutine after each transaction: the
+// orders it stored go to the cache if it committed, and are forgotten if
+// not.
+func (s *Store) committed(ok bool) {
+	if ok && len(s.written) > 0 {
+		s.cache.put(s.written)
+	}
+	clear(s.written)
+}
+
+// txOrder reads an order inside the writer's transaction: as an earlier
+// unit of work of the same transaction stored it, else from the cache,
+// else from the file.
+func (s *Store) txOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
+	if v, ok := s.written[id]; ok {
+		return own(v.order), nil
+	}
+	if o, _, ok := s.cache.get(id); ok {
+		return o, nil
+	}
+	return getOrder(tx, id)
+}
+
+// txNumber is the version number of an order as the writer's transaction
+// sees it; 0 if it is not known (not cached).
+func (s *Store) txNumber(id string) uint64 {
+	if v, ok := s.written[id]; ok {
+		return v.n
+	}
+	return s.cache.number(id)
+}
+
+// txPutOrder stores an order in the writer's transaction.
+func (s *Store) txPutOrder(tx *bbolt.Tx, o domain.Order) error {
+	return s.txPutEncoded(tx, o, nil)
+}
+
+// txPutEncoded stores an order, already encoded if raw is not nil.
+func (s *Store) txPutEncoded(tx *bbolt.Tx, o domain.Order, raw []byte) error {
+	if err := putOrder(tx, o, raw); err != nil {
+		return err
+	}
+	s.writes++
+	s.written[o.ID] = version{order: own(o), n: s.writes}
+	return nil
+}
+
+// readOrder reads an order outside the writer: from the cache, else the file.
+func (s *Store) readOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
+	if o, _, ok := s.cache.get(id); ok {
+		return o, nil
+	}
+	return getOrder(tx, id)
+}
+
+// initBuckets creates what is missing; a file written before the order
+// indexes existed gets them, its orders numbered by creation time.
+func initBuckets(tx *bbolt.Tx) error {
+	indexed := tx.Bucket(bucketPlaces) != nil
+	for _, b := range buckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if indexed {
+		return nil
+	}
+	var all []domain.Order
+	err := tx.Bucket(bucketOrders).ForEach(func(k, _ []byte) error {
+		o, err := getOrder(tx, string(k))
+		all = append(all, o)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(all, func(a, b domain.Order) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	for _, o := range all {
+		if err := index(tx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close waits for the writes in hand and closes the file.
+func (s *Store) Close() error {
+	s.w.close()
+	return s.db.Close()
+}
 
 // Ping reports whether the file is open.
 func (s *Store) Ping(context.Context) error {
@@ -79,7 +196,48 @@ type customerRecord struct {
 
 type orderRecord struct {
 	domain.Order
-	Outbox []domain.Message `json:"outbox,omitempty"`
+	Outbox []messageRecord `json:"outbox,omitempty"`
+}
+
+// messageRecord keeps an outbox event as the JSON it is, not as a string
+// of JSON inside JSON: no escaping on every write and unescaping on every
+// read of the order. (Files written before hold a string; it still reads.)
+type messageRecord struct {
+	ID      string          `json:"id"`
+	Event   json.RawMessage `json:"event,omitempty"`
+	Release int64           `json:"release,omitempty"`
+	Settle  int64           `json:"settle,omitempty"`
+	At      time.Time       `json:"at"`
+}
+
+func toRecords(ms []domain.Message) []messageRecord {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]messageRecord, len(ms))
+	for i, m := range ms {
+		out[i] = messageRecord{ID: m.ID, Release: m.Release, Settle: m.Settle, At: m.At}
+		if m.Event != "" {
+			out[i].Event = json.RawMessage(m.Event)
+		}
+	}
+	return out
+}
+
+func fromRecords(rs []messageRecord) ([]domain.Message, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	out := make([]domain.Message, len(rs))
+	for i, r := range rs {
+		out[i] = domain.Message{ID: r.ID, Event: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At}
+		if len(r.Event) > 0 && r.Event[0] == '"' {
+			if err := json.Unmarshal(r.Event, &out[i].Event); err != nil {
+				return nil, fmt.Errorf("decode outbox message %s: %w", r.ID, err)
+			}
+		}
+	}
+	return out, nil
 }
 
 func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
@@ -90,30 +248,96 @@ func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
 }
 
 func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
-	return put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations})
+	if err := put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations}); err != nil {
+		return abort{err}
+	}
+	return nil
 }
 
 func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
 	var r orderRecord
-	err := get(tx, bucketOrders, id, "order", &r)
-	r.Order.Outbox = r.Outbox
+	if err := get(tx, bucketOrders, id, "order", &r); err != nil {
+		return r.Order, err
+	}
+	var err error
+	r.Order.Outbox, err = fromRecords(r.Outbox)
 	return r.Order, err
 }
 
-// putOrder stores o and keeps the pending index in step with its outbox.
-func putOrder(tx *bbolt.Tx, o domain.Order) error {
-	if err := put(tx, bucketOrders, o.ID, orderRecord{Order: o, Outbox: o.Outbox}); err != nil {
-		return err
+// putOrder stores o and keeps the indexes in step with it. Its errors come
+// after writing, so they abort the transaction.
+func putOrder(tx *bbolt.Tx, o domain.Order, raw []byte) error {
+	if raw == nil {
+		var err error
+		if raw, err = encodeOrder(o); err != nil {
+			return err // before writing: the transaction goes on
+		}
+	}
+	if err := tx.Bucket(bucketOrders).Put([]byte(o.ID), raw); err != nil {
+		return abort{err}
+	}
+	if err := index(tx, o); err != nil {
+		return abort{fmt.Errorf("index order %s: %w", o.ID, err)}
 	}
 	pending := tx.Bucket(bucketPending)
 	if len(o.Outbox) == 0 {
-		return pending.Delete([]byte(o.ID))
+		if err := pending.Delete([]byte(o.ID)); err != nil {
+			return abort{err}
+		}
+		return nil
 	}
 	since, err := o.Outbox[0].At.MarshalBinary()
+	if err == nil {
+		err = pending.Put([]byte(o.ID), since)
+	}
 	if err != nil {
+		return abort{err}
+	}
+	return nil
+}
+
+// index gives a new order its sequence number, and moves an order whose
+// status changed to its new place in the status index.
+func index(tx *bbolt.Tx, o domain.Order) error {
+	places, byStatus := tx.Bucket(bucketPlaces), tx.Bucket(bucketByStatus)
+	id := []byte(o.ID)
+	var seq uint64
+	if p := places.Get(id); p != nil {
+		seq = binary.BigEndian.Uint64(p[:8])
+		old := string(p[8:])
+		if old == o.Status {
+			return nil
+		}
+		if err := byStatus.Delete(statusKey(old, seq)); err != nil {
+			return err
+		}
+	} else {
+		bySeq := tx.Bucket(bucketBySeq)
+		var err error
+		if seq, err = bySeq.NextSequence(); err != nil {
+			return err
+		}
+		if err := bySeq.Put(binary.BigEndian.AppendUint64(nil, seq), id); err != nil {
+			return err
+		}
+	}
+	if err := byStatus.Put(statusKey(o.Status, seq), id); err != nil {
 		return err
 	}
-	return pending.Put([]byte(o.ID), since)
+	return places.Put(id, append(binary.BigEndian.AppendUint64(nil, seq), o.Status...))
+}
+
+func statusKey(status string, seq uint64) []byte {
+	k := append([]byte(status), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func encodeOrder(o domain.Order) ([]byte, error) {
+	raw, err := json.Marshal(orderRecord{Order: o, Outbox: toRecords(o.Outbox)})
+	if err != nil {
+		return nil, fmt.Errorf("encode order %s: %w", o.ID, err)
+	}
+	return raw, nil
 }
 
 func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {
@@ -137,7 +361,7 @@ func put(tx *bbolt.Tx, bucket []byte, id string, v any) error {
 
 // CreateCustomer stores a new customer; an existing id is a conflict.
 func (s *Store) CreateCustomer(_ context.Context, c domain.Customer) (domain.Customer, error) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.w.do(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketCustomers).Get([]byte(c.ID)) != nil {
 			return domain.Errorf(domain.KindConflict, "customer %s already exists", c.ID)
 		}
@@ -157,7 +381,7 @@ func (s *Store) Customer(_ context.Context, id string) (c domain.Customer, err e
 
 // UpdateCustomer runs fn on a customer in one transaction.
 func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error) {
-	return update(s.db, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
+	return update(s.w, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
 		c.Reservations = slices.Clone(c.Reservations)
 	})
 }
@@ -165,9 +389,9 @@ func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Cus
 // update is the unit of work: read, run fn on a copy (own gives it slices of its own)
 // and store the copy, all in one transaction; if fn fails
 // nothing is stored and the record as read is returned.
-func update[T any](db *bbolt.DB, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
+func update[T any](w *writer, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
 	fn func(*T) error, own func(*T)) (v T, err error) {
-	err = db.Update(func(tx *bbolt.Tx) error {
+	err = w.do(func(tx *bbolt.Tx) error {
 		if v, err = get(tx, id); err != nil {
 			return err
 		}
@@ -184,8 +408,8 @@ func update[T any](db *bbolt.DB, id string, get func(*bbolt.Tx, string) (T, erro
 
 // CreateOrder stores o unless it exists.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
-		existing, err := getOrder(tx, o.ID)
+	err = s.w.do(func(tx *bbolt.Tx) error {
+		existing, err := s.txOrder(tx, o.ID)
 		switch {
 		case err == nil:
 			stored = existing
@@ -194,13 +418,16 @@ func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Or
 			return err
 		}
 		stored, created = o, true
-		return putOrder(tx, o)
+		return s.txPutOrder(tx, o)
 	})
 	return stored, created, err
 }
 
 // Order returns an order.
 func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) {
+	if o, _, ok := s.cache.get(id); ok {
+		return o, nil
+	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		o, err = getOrder(tx, id)
 		return err
@@ -208,34 +435,87 @@ func (s *Store) Order(_ context.Context, id string) (o domain.Order, err error) 
 	return o, err
 }
 
-// UpdateOrder runs fn on an order in one transaction.
+// errStale says an order changed after the unit of work read it.
+var errStale = errors.New("order changed meanwhile")
+
+// UpdateOrder runs fn on an order atomically. For an order in the cache
+// (one in the works), fn runs and the result is encoded in the caller's
+// goroutine, on the cached version; the writer then stores it only if that
+// is still the order's version, and the caller tries again if not. So the
+// writer, which every write goes through, only checks and stores bytes,
+// and the domain's work and the JSON run on every core. An order not in
+// the cache is read, changed and stored inside the writer's transaction.
 func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
-	return update(s.db, id, getOrder, putOrder, fn, func(o *domain.Order) {
-		o.History, o.Outbox = slices.Clone(o.History), slices.Clone(o.Outbox)
-	})
+	for range 3 {
+		base, n, ok := s.cache.get(id)
+		if !ok {
+			break
+		}
+		changed := own(base)
+		if err := fn(&changed); err != nil {
+			if s.cache.number(id) != n {
+				continue // decided on a version that is gone: again
+			}
+			return base, err
+		}
+		raw, err := encodeOrder(changed)
+		if err != nil {
+			return base, err
+		}
+		err = s.w.do(func(tx *bbolt.Tx) error {
+			if s.txNumber(id) != n {
+				return errStale
+			}
+			return s.txPutEncoded(tx, changed, raw)
+		})
+		switch {
+		case errors.Is(err, errStale):
+			continue
+		case err != nil:
+			return base, err
+		}
+		return changed, nil
+	}
+	return update(s.w, id, s.txOrder, s.txPutOrder, fn, func(o *domain.Order) { *o = own(*o) })
 }
 
-// Orders lists orders in a state, oldest first, at most limit.
-func (s *Store) Orders(_ context.Context, status string, limit int) ([]domain.Order, error) {
-	var out []domain.Order
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
-			var r orderRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode order %s: %w", k, err)
-			}
-			r.Order.Outbox = r.Outbox
-			if status == "" || r.Status == status {
-				out = append(out, r.Order)
-			}
-			return nil
-		})
-	})
-	slices.SortStableFunc(out, func(a, b domain.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
+// Orders returns a page of orders in the order they were recorded, read
+// through the indexes: a page costs its own orders, however many are stored.
+func (s *Store) Orders(_ context.Context, q domain.OrderQuery) (page domain.OrderPage, err error) {
+	if q.Limit < 1 {
+		return page, domain.Errorf(domain.KindInvalid, "limit must be 1 or more, got %d", q.Limit)
 	}
-	return out, err
+	after := uint64(0)
+	if q.After != "" {
+		if after, err = strconv.ParseUint(q.After, 10, 64); err != nil {
+			return page, domain.Errorf(domain.KindInvalid, "after: %q is not a cursor this store gave out", q.After)
+		}
+	}
+	bucket, prefix := bucketBySeq, []byte(nil)
+	if q.Status != "" {
+		bucket, prefix = bucketByStatus, append([]byte(q.Status), 0)
+	}
+	var last uint64
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, id := c.Seek(binary.BigEndian.AppendUint64(slices.Clone(prefix), after+1)); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			if len(page.Orders) == q.Limit {
+				// More follow: the next page starts after the last one
+				// here, so an order that enters this state meanwhile with
+				// a number in between is on it.
+				page.Next = strconv.FormatUint(last, 10)
+				return nil
+			}
+			o, err := s.readOrder(tx, string(id))
+			if err != nil {
+				return err
+			}
+			page.Orders = append(page.Orders, o)
+			last = binary.BigEndian.Uint64(k[len(prefix):])
+		}
+		return nil
+	})
+	return page, err
 }
 
 // Pending lists the orders with undelivered messages, longest waiting first.

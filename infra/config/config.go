@@ -22,6 +22,9 @@ const (
 
 // Config is every setting, with its environment variable and default.
 type Config struct {
+	// Trust: AUTH_TOKENS, OIDC_*, MAX_SSE_CLIENTS (trust.go).
+	Trust
+
 	ListenAddress string   `envconfig:"LISTEN_ADDRESS" default:"127.0.0.1:8080"`
 	KafkaBrokers  []string `envconfig:"KAFKA_BROKERS"`
 	// KafkaGroupPrefix names consumer groups: <prefix>-<function>.
@@ -39,6 +42,9 @@ type Config struct {
 	// KafkaContentMode is how produced CloudEvents are encoded: binary
 	// (attributes in ce_ headers) or structured (the whole event as JSON).
 	KafkaContentMode string `envconfig:"KAFKA_CONTENT_MODE" default:"binary"`
+	// KafkaMaxInFlight bounds the records of one partition a consumer holds
+	// at once (running, or waiting behind an earlier one of their order).
+	KafkaMaxInFlight int `envconfig:"KAFKA_MAX_IN_FLIGHT" default:"256"`
 	// KafkaMaxAttempts is how often a transiently failing event is tried
 	// before it is dead-lettered; the wait starts at KafkaRetryBackoff and
 	// doubles up to KafkaMaxBackoff.
@@ -100,6 +106,7 @@ func Load() (Config, error) {
 		return c, fmt.Errorf("read configuration: %w", err)
 	}
 	c.normalise()
+	c.Trust.normalise()
 	return c, c.Validate()
 }
 
@@ -143,6 +150,9 @@ func (c Config) Validate() error {
 	if c.KafkaMaxAttempts < 1 || c.KafkaRetryBackoff <= 0 || c.KafkaMaxBackoff < c.KafkaRetryBackoff {
 		p = append(p, "KAFKA_MAX_ATTEMPTS must be at least 1, KAFKA_RETRY_BACKOFF positive and KAFKA_MAX_BACKOFF not below it")
 	}
+	if c.KafkaMaxInFlight < 1 {
+		p = append(p, fmt.Sprintf("KAFKA_MAX_IN_FLIGHT must be at least 1, got %d", c.KafkaMaxInFlight))
+	}
 	for name := range c.Topics {
 		if !slices.Contains(knownTopics(), name) {
 			p = append(p, fmt.Sprintf("KAFKA_TOPICS: unknown topic %q (known: %s)", name, strings.Join(knownTopics(), ", ")))
@@ -161,6 +171,7 @@ func (c Config) Validate() error {
 			"\"order not found\" and be dead-lettered; set MONGODB_URI so that every process shares one store, "+
 			"or leave FUNCTIONS unset to run all functions here", named))
 	}
+	p = append(p, c.Trust.problems()...)
 	if len(p) > 0 {
 		return fmt.Errorf("invalid configuration: %s", strings.Join(p, "; "))
 	}

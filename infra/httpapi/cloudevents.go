@@ -11,6 +11,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 )
 
 // postEvent takes a CloudEvent in binary or structured mode. The reply, if
@@ -27,6 +28,10 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return domain.Errorf(domain.KindInvalid,
 			"not a CloudEvent (binary mode needs ce-specversion, ce-id, ce-source and ce-type headers; structured mode needs Content-Type application/cloudevents+json): %v", err)
+	}
+	// Who may post this type: checked before anything is written.
+	if err := auth.EventAllowed(r.Context(), e.Type()); err != nil {
+		return err
 	}
 	reply, err := s.app.Ingest(r.Context(), *e)
 	if err != nil {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -114,31 +116,44 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// MaxList is the most orders one listing returns.
-const MaxList = 1000
+// Page sizes of GET /api/v1/orders.
+const (
+	MaxList     = 1000
+	DefaultList = 100
+)
 
+// listOrders answers one page of orders, oldest first; next is the path of
+// the following page, absent on the last.
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status != "" && !events.ValidStatus(status) {
 		return &events.ValidationError{Problems: []string{"status must be one of " + strings.Join(events.Statuses, ", ")}}
 	}
-	limit := MaxList
+	limit := DefaultList
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > MaxList {
-			return &events.ValidationError{Problems: []string{"limit must be 1..1000"}}
+			return &events.ValidationError{Problems: []string{fmt.Sprintf("limit must be 1..%d", MaxList)}}
 		}
 		limit = n
 	}
-	orders, err := s.store.Orders(r.Context(), status, limit)
+	page, err := s.store.Orders(r.Context(), domain.OrderQuery{Status: status, After: q.Get("after"), Limit: limit})
 	if err != nil {
 		return err
 	}
-	if orders == nil {
-		orders = []domain.Order{}
+	body := map[string]any{"orders": page.Orders, "count": len(page.Orders)}
+	if page.Orders == nil {
+		body["orders"] = []domain.Order{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "count": len(orders)})
+	if page.Next != "" {
+		next := url.Values{"limit": {strconv.Itoa(limit)}, "after": {page.Next}}
+		if status != "" {
+			next.Set("status", status)
+		}
+		body["next"] = "/api/v1/orders?" + next.Encode()
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

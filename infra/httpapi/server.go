@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
+	"slices"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
@@ -44,7 +45,7 @@ type App interface {
 type Store interface {
 	Customer(ctx context.Context, id string) (domain.Customer, error)
 	Order(ctx context.Context, id string) (domain.Order, error)
-	Orders(ctx context.Context, status string, limit int) ([]domain.Order, error)
+	Orders(ctx context.Context, q domain.OrderQuery) (domain.OrderPage, error)
 }
 
 // Server serves the API.
@@ -53,19 +54,29 @@ type Server struct {
 	store   Store
 	hub     *notify.Hub
 	log     *slog.Logger
-	metrics *metrics.Counters
+	metrics *metrics.Metrics
 	mux     *http.ServeMux
 	// KeepAlive is how often an idle notification stream gets a comment.
 	KeepAlive time.Duration
 	// KitchenMode ("auto" or "manual") tells the web UI whether stations
 	// report their steps or watch the chain run by itself.
 	KitchenMode string
+	// Auth decides who may use each route and post each event type (the
+	// table in infra/auth). Nil: everything is open.
+	Auth *auth.Authenticator
+	// MaxSSEClients caps the notification streams held at once; beyond it
+	// the answer is 503 with Retry-After.
+	MaxSSEClients int
+	// SSEBatch is how long a stream, woken by a notification, waits for
+	// the rest of the burst before it writes them all at once.
+	SSEBatch time.Duration
+	release  releaser
+	patterns []string // the routes registered, for Routes
 }
 
 // New returns the API over a running app.
-func New(app App, store Store, hub *notify.Hub, m *metrics.Counters, log *slog.Logger) *Server {
-	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto"}
-	m.Describe("cupcakes_http_requests_total", "HTTP requests by route and status code.")
+func New(app App, store Store, hub *notify.Hub, m *metrics.Metrics, log *slog.Logger) *Server {
+	s := &Server{app: app, store: store, hub: hub, log: log, metrics: m, mux: http.NewServeMux(), KeepAlive: 15 * time.Second, KitchenMode: "auto", MaxSSEClients: 1000, SSEBatch: 50 * time.Millisecond}
 	s.routes()
 	return s
 }
@@ -86,21 +97,32 @@ func (s *Server) routes() {
 	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
 	s.handle("GET /api/v1/notifications", s.notifications)
+	s.handle("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(OpenAPI)
+		return err
+	})
 	s.handle("GET /health/readiness", s.readiness)
 	s.handle("GET /health/liveness", func(w http.ResponseWriter, _ *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 		return nil
 	})
-	s.handle("GET /metrics", func(w http.ResponseWriter, _ *http.Request) error {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, err := s.metrics.WriteTo(w)
-		return err
+	metricsHandler := s.metrics.Handler()
+	s.handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) error {
+		metricsHandler.ServeHTTP(w, r)
+		return nil
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.count(r.Pattern, http.StatusNotFound)
+		start := time.Now()
+		setSecurityHeaders(w.Header())
+		defer func() { s.metrics.ObserveRequest(r.Pattern, http.StatusNotFound, time.Since(start)) }()
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 }
+
+// Routes lists the patterns of the routes registered, in order ("GET
+// /api/v1/order/{id}"); the OpenAPI document describes exactly these.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -110,10 +132,19 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 
 // handle registers h and turns its error into a response: the status the
 // error's kind maps to, and a JSON body. Internal errors are logged, and
-// their details are not shown to the client.
+// their details are not shown to the client. Every route is in the role
+// table of infra/auth (registering one that is not fails at start): the
+// caller is checked against it before h runs, so a refused request (401,
+// 403) reads and writes nothing.
 func (s *Server) handle(pattern string, h handlerFunc) {
+	if _, ok := auth.RouteAccess(pattern); !ok {
+		panic(fmt.Sprintf("httpapi: route %q is not in the role table of infra/auth", pattern))
+	}
+	s.patterns = append(s.patterns, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.ErrorContext(r.Context(), "http handler panicked", "path", r.URL.Path, "panic", p)
@@ -121,16 +152,34 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 					writeError(sw, http.StatusInternalServerError, "internal error")
 				}
 			}
-			s.count(pattern, sw.status)
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.metrics.ObserveRequest(pattern, status, time.Since(start))
 		}()
-		r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
-		err := h(sw, r)
+		r, err := s.Auth.Authorize(r, pattern)
+		if err == nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxBody)
+			err = h(sw, r)
+		}
 		if err == nil {
 			return
 		}
 		status := StatusOf(err)
 		msg := err.Error()
-		if status >= 500 {
+		var ae *auth.Error
+		switch {
+		case errors.As(err, &ae):
+			// Who was refused, never with what token.
+			s.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "status", status, "reason", msg)
+			if status == http.StatusUnauthorized {
+				sw.Header().Set("WWW-Authenticate", ae.Challenge())
+			}
+			if status == http.StatusServiceUnavailable {
+				sw.Header().Set("Retry-After", "5")
+			}
+		case status >= 500:
 			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 			msg = "internal error; see the server log"
 		}
@@ -140,15 +189,11 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	})
 }
 
-func (s *Server) count(route string, status int) {
-	if status == 0 {
-		status = http.StatusOK
-	}
-	s.metrics.Add("cupcakes_http_requests_total", 1, "route", route, "code", strconv.Itoa(status))
-}
-
 // StatusOf maps an error to the HTTP status that reports it.
 func StatusOf(err error) int {
+	if st := auth.StatusOf(err); st != 0 {
+		return st
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return http.StatusRequestEntityTooLarge
@@ -249,5 +294,19 @@ func (w *statusWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// contentSecurityPolicy lets the UI load its own files and nothing else:
+// no inline script or style, no framing (frame-ancestors), no plugins.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// setSecurityHeaders goes on every answer, the UI's and the API's alike.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
 
 func newKey() string { return Source + " " + uuid.NewString() }

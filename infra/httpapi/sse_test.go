@@ -30,7 +30,8 @@ type kitchen struct {
 	srv *httptest.Server
 }
 
-func startKitchen(t *testing.T, mode string) *kitchen {
+// startKitchen starts the kitchen; opts adjust the API before it serves.
+func startKitchen(t *testing.T, mode string, opts ...func(*httpapi.Server)) *kitchen {
 	t.Helper()
 	t.Setenv("DATA_DIR", t.TempDir())
 	t.Setenv("KITCHEN_MODE", mode)
@@ -48,6 +49,9 @@ func startKitchen(t *testing.T, mode string) *kitchen {
 	}
 	api := httpapi.New(app, app.Store, app.Hub, metrics.New(), log)
 	api.KitchenMode = cfg.KitchenMode
+	for _, o := range opts {
+		o(api)
+	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		// Streams end when their connections do; Close then waits for every

@@ -42,8 +42,8 @@ func serveUIFile(w http.ResponseWriter, name string) error {
 
 // uiConfig tells the UI what it needs to know about this process: the
 // kitchen mode decides whether stations report steps (manual) or watch the
-// chain run by itself (auto).
+// chain run by itself (auto); authRequired whether to ask for a token.
 func (s *Server) uiConfig(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"kitchenMode": s.KitchenMode})
+	writeJSON(w, http.StatusOK, map[string]any{"kitchenMode": s.KitchenMode, "authRequired": s.Auth.Enabled()})
 	return nil
 }

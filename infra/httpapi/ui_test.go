@@ -14,7 +14,7 @@ func TestUIServesThePageAndItsFiles(t *testing.T) {
 		path, status, contentType, contains string
 	}{
 		{"/", "200 OK", "text/html; charset=utf-8", `<script src="/ui/app.js"`},
-		{"/ui/app.js", "200 OK", "text/javascript; charset=utf-8", "new EventSource('/api/v1/notifications')"},
+		{"/ui/app.js", "200 OK", "text/javascript; charset=utf-8", "fetch('/api/v1/notifications'"},
 		{"/ui/app.css", "200 OK", "text/css; charset=utf-8", ".board"},
 		{"/ui/index.html", "200 OK", "text/html; charset=utf-8", "<title>"},
 		{"/ui/missing.js", "404 Not Found", "application/json", `"error":"no UI file \"missing.js\""`},
@@ -44,12 +44,15 @@ func TestConfigTellsTheKitchenMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer res.Body.Close()
-			var got map[string]string
+			var got map[string]any
 			if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("%d %v %v", res.StatusCode, got, err)
 			}
 			if got["kitchenMode"] != mode {
 				t.Fatalf("kitchenMode = %q, want %q", got["kitchenMode"], mode)
+			}
+			if got["authRequired"] != false {
+				t.Fatalf("authRequired = %v without tokens, want false", got["authRequired"])
 			}
 		})
 	}

@@ -27,6 +27,7 @@ const (
 
 // Handler handles one event. What it emits it stores in an outbox, and a
 // relay publishes it: when it returns nil, the event's effects are stored.
+// It is called concurrently for events of different keys (orders).
 type Handler func(ctx context.Context, e cloudevents.Event) error
 
 // DeadLetterer is where dead letters go.
@@ -43,14 +44,11 @@ type Retry struct {
 	MaxBackoff time.Duration
 }
 
-// DeadLettersTotal counts records sent to the dead-letter topic, by the
+// DeadLetterCounter counts records sent to the dead-letter topic, by the
 // topic they came from and their event type ("" for a record that is not a
-// CloudEvent).
-const DeadLettersTotal = "cupcakes_deadletters_total"
-
-// Counter counts, with labels given as key, value pairs (infra/metrics).
-type Counter interface {
-	Add(name string, v float64, labels ...string)
+// CloudEvent) (infra/metrics).
+type DeadLetterCounter interface {
+	DeadLettered(topic, eventType string)
 }
 
 // ConsumerConfig configures one function's consumer.
@@ -65,18 +63,32 @@ type ConsumerConfig struct {
 	// FromNewest starts a new group at the end of the topic (notifications)
 	// rather than at the beginning (work).
 	FromNewest bool
-	// Metrics, if set, counts dead letters (DeadLettersTotal).
-	Metrics Counter
+	// MaxInFlight bounds the records of one partition taken and not yet
+	// done: running, or waiting behind an earlier record of their key.
+	// 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// Metrics, if set, counts dead letters.
+	Metrics DeadLetterCounter
 }
 
-// Consumer feeds one topic to one function, partition by partition in
-// order. It decides, in one place, when an offset is marked:
+// DefaultMaxInFlight is the bound on records in hand per partition: enough
+// to keep the store's group commit and the producer's batches full, few
+// enough that a partition's backlog after a stall stays small.
+const DefaultMaxInFlight = 256
+
+// Consumer feeds one topic to one function. Within a partition, records of
+// different keys (orders) are handled at once, and records of one key one
+// after the other, in offset order (see partition.go). It decides, in one
+// place, when a record is done:
 //   - handled (its effects and what it emits stored): marked;
 //   - refused for good (invalid, wrong state, unexpected type, not a
 //     CloudEvent), or still failing after the retries: dead-lettered with the
 //     reason, then marked;
 //   - not dead-lettered (the broker is down) or shutting down mid-retry: not
 //     marked, so it is delivered again.
+//
+// The offset marked is the lowest one not yet done, so a commit never
+// passes a record that is still in hand.
 type Consumer struct {
 	cfg     ConsumerConfig
 	group   sarama.ConsumerGroup
@@ -97,6 +109,9 @@ func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger
 	}
 	if cfg.FromNewest {
 		sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	group, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, sc)
 	if err != nil {
@@ -120,7 +135,7 @@ func (c *Consumer) setNotReady(err error) {
 	c.ready.Store(false)
 }
 
-// Run consumes until ctx is done; then it finishes the event in hand, and
+// Run consumes until ctx is done; then it finishes the events in hand, and
 // returns. Close commits the marked offsets.
 func (c *Consumer) Run(ctx context.Context) {
 	go func() {
@@ -164,28 +179,23 @@ func (c *Consumer) Setup(sarama.ConsumerGroupSession) error {
 // Cleanup is part of sarama.ConsumerGroupHandler.
 func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim processes one partition's records one after the other.
+// ConsumeClaim processes one partition's records, key by key (see
+// partitionWork); it returns when the claim ends, once the records in hand
+// are finished and what is done is marked.
 func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	for {
-		select {
-		case <-sess.Context().Done():
-			return nil
-		case msg, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			if !c.process(sess.Context(), msg) {
-				return nil // not done: it will be delivered again
-			}
-			sess.MarkMessage(msg, "")
-		}
-	}
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
+	w := newPartitionWork(ctx, c.cfg.MaxInFlight, c.process, func(next int64) {
+		sess.MarkOffset(claim.Topic(), claim.Partition(), next, "")
+	})
+	w.run(claim.Messages(), cancel)
+	return nil
 }
 
 // process handles one record; it reports whether the record is done with
-// (handled or dead-lettered) and may be marked.
+// (handled or dead-lettered) and may be marked. session ends with the claim.
 func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage) bool {
-	// Work on an event in hand is finished even when the session ends; only
+	// Work on an event in hand is finished even when the claim ends; only
 	// waiting between retries stops early.
 	ctx := context.WithoutCancel(session)
 	e, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(msg))
@@ -204,7 +214,7 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 		if domain.Permanent(err) || attempt >= c.cfg.Retry.Attempts {
 			return c.deadLetter(session, msg, *e, err.Error())
 		}
-		c.log.Warn("retrying event", "id", e.ID(), "type", e.Type(), "attempt", attempt, "error", err)
+		c.log.Warn("retrying event", "id", e.ID(), "type", e.Type(), "key", string(msg.Key), "attempt", attempt, "error", err)
 		if !sleep(session, backoff) {
 			return false
 		}
@@ -227,7 +237,7 @@ func (c *Consumer) deadLetter(session context.Context, msg *sarama.ConsumerMessa
 // counted counts a dead letter that was sent.
 func (c *Consumer) counted(topic, eventType string, sent bool) bool {
 	if sent && c.cfg.Metrics != nil {
-		c.cfg.Metrics.Add(DeadLettersTotal, 1, "topic", topic, "type", eventType)
+		c.cfg.Metrics.DeadLettered(topic, eventType)
 	}
 	return sent
 }

@@ -35,12 +35,13 @@ type Options struct {
 	Updates     string // topic of notifications
 	TopicFor    func(eventType string) string
 	Retry       Retry
+	MaxInFlight int // per partition; 0 is DefaultMaxInFlight
 	// Bindings are the functions this process consumes for.
 	Bindings []Binding
 	// Notify, if set, gets every status-changed notification on Updates.
 	Notify Publisher
 	// Metrics, if set, counts dead letters.
-	Metrics Counter
+	Metrics DeadLetterCounter
 }
 
 // Transport is events over Kafka: one producer, one consumer group per
@@ -83,6 +84,18 @@ func (t *Transport) Publish(ctx context.Context, e cloudevents.Event) error {
 	return nil
 }
 
+// PublishAll produces events in order, sharing produce requests, and
+// returns one error per event (nil: acknowledged).
+func (t *Transport) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
+	errs := t.producer.PublishAll(ctx, es)
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = domain.Errorf(domain.KindInternal, "%v", err)
+		}
+	}
+	return errs
+}
+
 // Start joins a consumer group per binding, each feeding handle, and reads
 // the updates topic from now on into Notify. It returns at once: each
 // joins in the background, retrying until the brokers let it (a broker
@@ -95,7 +108,7 @@ func (t *Transport) Start(_ context.Context, handle func(context.Context, cloude
 		cfg := ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
 			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
-			InstanceID: instanceID(t.opts.InstanceID, b.Function), Metrics: t.opts.Metrics,
+			InstanceID: instanceID(t.opts.InstanceID, b.Function), MaxInFlight: t.opts.MaxInFlight, Metrics: t.opts.Metrics,
 		}
 		j := &joining{group: cfg.Group}
 		t.mu.Lock()

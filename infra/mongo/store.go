@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,26 +324,55 @@ func update[T any](ctx context.Context, coll *mongo.Collection, id, what string,
 	return zero, fmt.Errorf("mongodb: write %s %s: too many concurrent changes", what, id)
 }
 
-// Orders lists orders in a state (all for ""), oldest first, at most limit
-// (all for limit <= 0).
-func (s *Store) Orders(ctx context.Context, status string, limit int) ([]domain.Order, error) {
+// Orders returns a page of orders, oldest first by (createdAt, _id),
+// through the indexes status_1_createdAt_1 and createdAt_1. The cursor is
+// the last order's creation time and id. Orders recorded by several writers
+// at once can commit out of creation order; one that commits behind a page
+// already read, with an earlier creation time, is not met by that paging
+// (the embedded store numbers orders at commit and has no such gap).
+func (s *Store) Orders(ctx context.Context, q domain.OrderQuery) (domain.OrderPage, error) {
+	var page domain.OrderPage
+	if q.Limit < 1 {
+		return page, domain.Errorf(domain.KindInvalid, "limit must be 1 or more, got %d", q.Limit)
+	}
 	filter := bson.D{}
-	if status != "" {
-		filter = bson.D{{Key: "status", Value: status}}
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}})
-	if limit > 0 {
-		opts.SetLimit(int64(limit))
+	if q.After != "" {
+		at, id, err := parseCursor(q.After)
+		if err != nil {
+			return page, err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$gt", Value: at}}}},
+			bson.D{{Key: "createdAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: id}}}},
+		}})
 	}
+	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit) + 1)
 	cur, err := s.orders.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("mongodb: list orders: %w", err)
+		return page, fmt.Errorf("mongodb: list orders: %w", err)
 	}
-	var out []domain.Order
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("mongodb: list orders: %w", err)
+	if err := cur.All(ctx, &page.Orders); err != nil {
+		return page, fmt.Errorf("mongodb: list orders: %w", err)
 	}
-	return out, nil
+	if len(page.Orders) > q.Limit {
+		page.Orders = page.Orders[:q.Limit]
+		last := page.Orders[q.Limit-1]
+		page.Next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + "." + last.ID
+	}
+	return page, nil
+}
+
+// parseCursor reads a cursor Orders gave out: milliseconds, a dot, an id.
+func parseCursor(c string) (time.Time, string, error) {
+	ms, id, ok := strings.Cut(c, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", domain.Errorf(domain.KindInvalid, "after: %q is not a cursor this store gave out", c)
+	}
+	return time.UnixMilli(n).UTC(), id, nil
 }
 
 // Pending lists the orders with undelivered messages, longest waiting first.

@@ -9,7 +9,9 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -61,6 +63,7 @@ type Notification struct {
 	Name    string  `json:"-"`
 	Station string  `json:"-"` // the station it concerns; "" for everyone
 	Data    Payload `json:"data"`
+	frame   *Frame  // the same notification encoded once for every stream
 }
 
 // Payload is the JSON data of a notification.
@@ -78,9 +81,13 @@ type Payload struct {
 
 // Hub fans notifications out to subscribers.
 type Hub struct {
-	mu     sync.Mutex
-	next   uint64
-	subs   map[*Subscription]struct{}
+	mu      sync.Mutex
+	next    uint64
+	subs    map[*Subscription]struct{}
+	streams map[*Stream]struct{}
+	// signal is closed, and replaced, at each notification: one close wakes
+	// every stream waiting for news.
+	signal chan struct{}
 	replay []Notification // the most recent, oldest first
 	size   int            // replay capacity
 	buffer int            // per-subscriber channel capacity
@@ -89,7 +96,7 @@ type Hub struct {
 // NewHub returns a hub remembering the last replay notifications, giving each
 // subscriber a buffer of buffer notifications before it is dropped.
 func NewHub(replay, buffer int) *Hub {
-	return &Hub{subs: map[*Subscription]struct{}{}, size: replay, buffer: buffer}
+	return &Hub{subs: map[*Subscription]struct{}{}, streams: map[*Stream]struct{}{}, signal: make(chan struct{}), size: replay, buffer: buffer}
 }
 
 // Subscription receives notifications for one station, or all ("").
@@ -132,6 +139,7 @@ func (h *Hub) publish(n Notification) {
 	defer h.mu.Unlock()
 	h.next++
 	n.ID = h.next
+	n.frame = encode(n)
 	h.replay = append(h.replay, n)
 	if len(h.replay) > h.size {
 		h.replay = h.replay[len(h.replay)-h.size:]
@@ -146,19 +154,34 @@ func (h *Hub) publish(n Notification) {
 			h.closeLocked(s)
 		}
 	}
+	if len(h.streams) == 0 {
+		return
+	}
+	// Streams read the replay buffer themselves; one that has fallen so far
+	// behind that what it has not sent is no longer there is too slow:
+	// drop it; it will reconnect and replay.
+	for s := range h.streams {
+		if h.next-s.cursor > uint64(h.size) {
+			h.closeStreamLocked(s)
+		}
+	}
+	close(h.signal)
+	h.signal = make(chan struct{})
 }
 
 // wants reports whether a notification is for this subscriber: a station
 // gets its own Inform* notifications and the status changes of orders
 // entering or leaving its queue.
-func (s *Subscription) wants(n Notification) bool {
-	if s.station == "" {
+func (s *Subscription) wants(n Notification) bool { return wants(s.station, n) }
+
+func wants(station string, n Notification) bool {
+	if station == "" {
 		return true
 	}
 	if n.Name != OrderStatusChanged {
-		return n.Station == s.station
+		return n.Station == station
 	}
-	queue, _ := QueueStatus(s.station)
+	queue, _ := QueueStatus(station)
 	return n.Data.Status == queue || n.Data.Previous == queue
 }
 
@@ -203,9 +226,141 @@ func (h *Hub) closeLocked(s *Subscription) {
 	close(s.c)
 }
 
-// Subscribers returns how many subscriptions are open.
+// Subscribers returns how many subscriptions and streams are open.
 func (h *Hub) Subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.subs)
+	return len(h.subs) + len(h.streams)
+}
+
+// Frame is one notification encoded as a Server-Sent Events message (its
+// id, event and data lines and the blank line that ends it). It is made
+// once, when the notification is published, and shared read-only by every
+// stream: a thousand browsers cost a thousand writes, not a thousand
+// encodings.
+type Frame struct {
+	ID    uint64
+	Bytes []byte
+}
+
+func encode(n Notification) *Frame {
+	data, err := json.Marshal(n.Data)
+	if err != nil { // a Payload always encodes; keep the stream well-formed if not
+		data = []byte("{}")
+	}
+	b := make([]byte, 0, len(data)+len(n.Name)+32)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, n.ID, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, n.Name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	b = append(b, "\n\n"...)
+	return &Frame{ID: n.ID, Bytes: b}
+}
+
+// ErrTooManyStreams refuses a stream beyond the cap given to OpenStream.
+var ErrTooManyStreams = errors.New("too many live notification streams")
+
+// ErrStreamClosed says a stream was closed, or dropped as too slow.
+var ErrStreamClosed = errors.New("notification stream closed")
+
+// Stream is a live subscription for the notifications endpoint. It holds no
+// queue of its own: it is a cursor into the hub's replay buffer, where each
+// notification is stored once, already encoded. A thousand streams cost a
+// thousand cursors, and a stream that stops reading costs nothing more
+// while it waits; when what it has not sent falls out of the buffer, the
+// hub drops it.
+type Stream struct {
+	hub     *Hub
+	station string
+	cursor  uint64 // the last notification id passed on (guarded by hub.mu)
+	done    chan struct{}
+	closed  bool
+}
+
+// OpenStream starts a stream for station ("" for all). With lastID > 0 it
+// begins after lastID with what the replay buffer still holds, like
+// Subscribe. With max > 0 at most max streams are open at once; beyond
+// that it returns ErrTooManyStreams.
+func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if max > 0 && len(h.streams) >= max {
+		return nil, ErrTooManyStreams
+	}
+	s := &Stream{hub: h, station: station, cursor: h.next, done: make(chan struct{})}
+	if lastID > 0 && lastID < h.next {
+		s.cursor = lastID
+		if len(h.replay) > 0 && lastID < h.replay[0].ID-1 {
+			s.cursor = h.replay[0].ID - 1 // older ones are gone
+		}
+	}
+	h.streams[s] = struct{}{}
+	return s, nil
+}
+
+// closedChan is ready at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Ready returns a channel that is closed once there may be notifications
+// for the stream (or it was closed): then call Frames.
+func (s *Stream) Ready() <-chan struct{} {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed || h.next > s.cursor {
+		return closedChan
+	}
+	return h.signal
+}
+
+// Frames appends to buf the encoded notifications after the cursor that
+// are for this stream's station, oldest first, and moves the cursor past
+// everything published so far. After the stream was closed or dropped it
+// returns ErrStreamClosed.
+func (s *Stream) Frames(buf []*Frame) ([]*Frame, error) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return buf, ErrStreamClosed
+	}
+	if len(h.replay) > 0 && s.cursor < h.next {
+		first := h.replay[0].ID
+		for i := int(max(s.cursor+1, first) - first); i < len(h.replay); i++ {
+			if n := h.replay[i]; wants(s.station, n) {
+				buf = append(buf, n.frame)
+			}
+		}
+	}
+	s.cursor = h.next
+	return buf, nil
+}
+
+// Done is closed when the stream is closed or dropped.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// CloseStream ends a stream; closing twice, or after the hub dropped it as
+// too slow, is harmless.
+func (h *Hub) CloseStream(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeStreamLocked(s)
+}
+
+func (h *Hub) closeStreamLocked(s *Stream) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	delete(h.streams, s)
+	close(s.done)
+}
+
+// Streams returns how many streams are open.
+func (h *Hub) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
 }

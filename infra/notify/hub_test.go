@@ -2,8 +2,11 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -380,5 +383,166 @@ func TestConcurrentNotifyAndSubscribe(t *testing.T) {
 	wg.Wait()
 	if n := h.Subscribers(); n != 0 {
 		t.Fatalf("Subscribers() = %d, want 0", n)
+	}
+}
+
+// frames takes what a stream has now, failing if it is not ready.
+func frames(t *testing.T, s *notify.Stream) []*notify.Frame {
+	t.Helper()
+	select {
+	case <-s.Ready():
+	case <-time.After(time.Second):
+		t.Fatal("stream not ready")
+	}
+	f, err := s.Frames(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func names(fs []*notify.Frame) []string {
+	var out []string
+	for _, f := range fs {
+		name := strings.SplitN(strings.SplitN(string(f.Bytes), "event: ", 2)[1], "\n", 2)[0]
+		out = append(out, fmt.Sprintf("%d:%s", f.ID, name))
+	}
+	return out
+}
+
+func TestStreamsShareOneEncodingOfEachNotification(t *testing.T) {
+	h := notify.NewHub(64, 64)
+	a, err := h.OpenStream("", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.OpenStream("", 0, 10)
+	defer h.CloseStream(a)
+	defer h.CloseStream(b)
+	select {
+	case <-a.Ready():
+		t.Fatal("a stream is ready before anything happened")
+	default:
+	}
+	h.Notify(context.Background(), change("o-7", events.StatusApproved, events.StatusCreated, "credit-validated"))
+	fa, fb := frames(t, a), frames(t, b)
+	if len(fa) != 2 || len(fb) != 2 {
+		t.Fatalf("got %d and %d frames, want 2 each", len(fa), len(fb))
+	}
+	for i, want := range []string{notify.InformNewOrderToMix, notify.OrderStatusChanged} {
+		if fa[i] != fb[i] {
+			t.Fatal("each stream got its own encoding")
+		}
+		msg := string(fa[i].Bytes)
+		head := fmt.Sprintf("id: %d\nevent: %s\ndata: ", fa[i].ID, want)
+		if !strings.HasPrefix(msg, head) || !strings.HasSuffix(msg, "\n\n") || strings.Count(msg, "\n") != 4 {
+			t.Fatalf("frame %q is not one SSE message %q…", msg, head)
+		}
+		var p notify.Payload
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimPrefix(msg, head), "\n\n")), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.OrderID != "o-7" || p.Status != events.StatusApproved || p.Previous != events.StatusCreated {
+			t.Errorf("data %+v", p)
+		}
+	}
+	if f, _ := a.Frames(nil); len(f) != 0 {
+		t.Errorf("frames handed out twice: %v", names(f))
+	}
+}
+
+func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
+	h := notify.NewHub(4, 4)
+	var open []*notify.Stream
+	for range 3 {
+		s, err := h.OpenStream("", 0, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, s)
+	}
+	if _, err := h.OpenStream(notify.StationMixer, 0, 3); !errors.Is(err, notify.ErrTooManyStreams) {
+		t.Fatalf("a fourth stream: %v, want ErrTooManyStreams", err)
+	}
+	if h.Subscribe("", 0) == nil || h.Streams() != 3 {
+		t.Fatal("in-process subscriptions do not count against the cap")
+	}
+	h.CloseStream(open[0])
+	h.CloseStream(open[0])
+	if _, err := open[0].Frames(nil); !errors.Is(err, notify.ErrStreamClosed) {
+		t.Errorf("frames of a closed stream: %v", err)
+	}
+	if _, err := h.OpenStream("", 0, 3); err != nil {
+		t.Fatalf("after a close: %v", err)
+	}
+}
+
+// A stream that stops reading holds nothing per notification; once what it
+// has not sent has left the replay buffer, the hub drops it, and the others
+// go on getting everything.
+func TestAStreamThatFallsOutOfTheReplayIsDropped(t *testing.T) {
+	const replay = 8
+	h := notify.NewHub(replay, 4)
+	slow, _ := h.OpenStream("", 0, 0)
+	fast, _ := h.OpenStream("", 0, 0)
+	got := 0
+	for i := range 50 {
+		h.Notify(context.Background(), change(fmt.Sprintf("o-%d", i), events.StatusShipped, events.StatusPackaged, "pat"))
+		got += len(frames(t, fast))
+		if i < replay-1 && h.Streams() != 2 {
+			t.Fatalf("dropped after %d notifications, while its backlog was still in the buffer", i+1)
+		}
+	}
+	if got != 50 {
+		t.Errorf("the reading stream got %d, want 50", got)
+	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("the stuck stream was not dropped")
+	}
+	if _, err := slow.Frames(nil); !errors.Is(err, notify.ErrStreamClosed) || h.Streams() != 1 {
+		t.Errorf("dropped stream: %v, %d streams left (want 1)", err, h.Streams())
+	}
+	h.CloseStream(fast)
+}
+
+func TestStreamReplaysAfterLastIDForItsStation(t *testing.T) {
+	tests := []struct {
+		name    string
+		replay  int
+		station string
+		lastID  uint64
+		want    []string
+	}{
+		{"only new ones without an id", 64, "", 0, nil},
+		{"the baker's after id 2", 64, notify.StationBaker, 2, []string{"4:InformNewOrderToBake", "5:OrderStatusChanged", "7:OrderStatusChanged"}},
+		{"everything after id 8", 64, "", 8, []string{"9:OrderStatusChanged", "10:OrderStatusChanged", "11:OrderStatusChanged"}},
+		{"what is left of an old id", 2, "", 1, []string{"10:OrderStatusChanged", "11:OrderStatusChanged"}},
+		{"an id from a restarted server", 64, "", 1000, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := notify.NewHub(tt.replay, 16)
+			runLifecycle(h, "o-1") // ids 1..11
+			s, err := h.OpenStream(tt.station, tt.lastID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.CloseStream(s)
+			var got []string
+			select {
+			case <-s.Ready():
+				f, _ := s.Frames(nil)
+				got = names(f)
+			default:
+			}
+			equal(t, got, tt.want)
+			// Live ones follow.
+			h.Notify(context.Background(), change("o-2", events.StatusMixed, events.StatusApproved, "mia"))
+			if live := names(frames(t, s)); len(live) == 0 || !strings.HasPrefix(live[0], "12:") && tt.station == "" {
+				t.Errorf("live after replay: %v", live)
+			}
+		})
 	}
 }

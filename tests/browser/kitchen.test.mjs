@@ -1,6 +1,8 @@
 // The kitchen web UI in a real browser: Debian's Chromium driven through
 // playwright-core against a running cupcake-factory in KITCHEN_MODE=manual.
-// run.sh starts the server and passes its address in BASE_URL.
+// run.sh starts the server and passes its address in BASE_URL; it runs this
+// file twice: with authentication off, and with it on (AUTH_TOKEN is then a
+// token with the shop and staff roles, which the test signs in with).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -10,11 +12,19 @@ import { chromium } from 'playwright-core';
 
 const BASE_URL = process.env.BASE_URL;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots');
+const TOKEN = process.env.AUTH_TOKEN || '';
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), 'screenshots', TOKEN ? 'auth-on' : 'auth-off');
 const TIMEOUT = 10_000;
 
 let browser;
 let page;
+const requests = []; // every request the page made: url and Authorization header
+
+// apiFetch is the test's own client of the API, with the token when auth is on.
+const apiFetch = (path, init = {}) => fetch(`${BASE_URL}${path}`, {
+  ...init,
+  headers: { ...(init.headers || {}), ...(TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {}) },
+});
 
 before(async () => {
   assert.ok(BASE_URL, 'BASE_URL must point at a running cupcake-factory (run.sh sets it)');
@@ -29,12 +39,29 @@ before(async () => {
   context.setDefaultTimeout(TIMEOUT);
   page = await context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
-  page.on('console', (msg) => { if (msg.type() === 'error') console.error('console:', msg.text()); });
+  page.on('console', (msg) => { if (msg.type() === 'error' && !/401/.test(msg.text())) console.error('console:', msg.text()); });
+  page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization || '' }));
   await page.goto(BASE_URL);
+  if (TOKEN) await signIn();
   // Mark this document: if anything reloads the page, the mark is gone.
   await page.evaluate(() => { window.__sameDocument = true; });
   await page.locator('#connection[data-state="live"]').waitFor();
 });
+
+// signIn pastes a wrong token first (refused, the dialog stays), then the
+// right one.
+async function signIn() {
+  const dialog = page.getByRole('dialog', { name: 'Sign in' });
+  await dialog.waitFor();
+  await shot('00-sign-in');
+  await dialog.getByLabel('Token').fill('not-the-token-0000000000');
+  await dialog.getByRole('button', { name: 'Sign in' }).click();
+  await dialog.locator('#signin-error').filter({ hasText: 'not valid' }).waitFor();
+  await dialog.getByLabel('Token').fill(TOKEN);
+  await dialog.getByRole('button', { name: 'Sign in' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
 
 after(async () => {
   await browser?.close();
@@ -95,13 +122,13 @@ test('an order placed in the form goes through every station live and ships', as
   assert.equal(await dashboardStatus(id).innerText(), 'shipped');
   await page.locator('#activity li').filter({ hasText: `${id}: packaged → shipped` }).waitFor();
   // The server agrees.
-  const order = await (await fetch(`${BASE_URL}/api/v1/order/${id}`)).json();
+  const order = await (await apiFetch(`/api/v1/order/${id}`)).json();
   assert.equal(order.status, 'shipped');
 });
 
 test('an order placed elsewhere appears live, and the failure button fails it', async () => {
   // Placed by someone else (the REST API), so only the stream can bring it.
-  const res = await fetch(`${BASE_URL}/api/v1/order`, {
+  const res = await apiFetch('/api/v1/order', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ customerId: 'alice', items: [{ flavour: 'lemon', size: 'S', quantity: 3 }] }),
@@ -128,12 +155,12 @@ test('an order placed elsewhere appears live, and the failure button fails it', 
   await assertNoReload();
   await shot('08-failed-on-dashboard');
 
-  const order = await (await fetch(`${BASE_URL}/api/v1/order/${id}`)).json();
+  const order = await (await apiFetch(`/api/v1/order/${id}`)).json();
   assert.equal(order.status, 'failed');
 });
 
 test('the boards can be worked from the keyboard', async () => {
-  const res = await fetch(`${BASE_URL}/api/v1/order`, {
+  const res = await apiFetch('/api/v1/order', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ customerId: 'alice', items: [{ flavour: 'carrot', size: 'XL', quantity: 1 }] }),
@@ -145,4 +172,61 @@ test('the boards can be worked from the keyboard', async () => {
   await page.keyboard.press('Enter');
   await card('baker', id).waitFor();
   await dashboardStatus(id).filter({ hasText: /^mixed$/ }).waitFor();
+});
+
+test('the dashboard loads a page at a time and "Load more" follows next', async () => {
+  const placed = [];
+  for (let i = 0; i < 105; i++) {
+    const res = await apiFetch('/api/v1/order', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ customerId: 'alice', items: [{ flavour: 'vanilla', size: 'S', quantity: 1 }] }),
+    });
+    assert.equal(res.status, 202);
+    placed.push((await res.json()).orderId);
+  }
+  const total = (await (await apiFetch('/api/v1/orders?limit=1000')).json()).count;
+  assert.ok(total > 100, `only ${total} orders`);
+  const from = requests.length;
+  await page.reload();
+  await page.locator('#connection[data-state="live"]').waitFor();
+  const more = page.getByRole('button', { name: 'Load more orders' });
+  await more.waitFor();
+  const rows = page.locator('#orders tbody tr');
+  assert.ok(await rows.count() < total, 'the first load brought every order');
+  await more.click();
+  await more.waitFor({ state: 'hidden' });
+  assert.equal(await rows.count(), Math.min(total, 200));
+  await page.locator(`#orders tr[data-order-id="${placed[placed.length - 1]}"]`).waitFor();
+  for (const r of requests.slice(from).filter((r) => r.url.includes('/api/v1/orders'))) {
+    assert.match(r.url, /[?&]limit=\d+/, `a listing without a page size: ${r.url}`);
+  }
+  await shot('10-dashboard-paged');
+});
+
+test('the token travels only in the Authorization header, and only this tab keeps it', { skip: !TOKEN && 'authentication is off' }, async () => {
+  const stream = requests.filter((r) => r.url.includes('/api/v1/notifications'));
+  assert.ok(stream.length > 0, 'the page never opened the notification stream');
+  for (const r of stream) assert.equal(r.authorization, `Bearer ${TOKEN}`, `stream request ${r.url} without the token`);
+  for (const r of requests) assert.ok(!r.url.includes(TOKEN), `the token is in a URL: ${r.url}`);
+  const kept = await page.evaluate(() => ({ session: Object.values(sessionStorage), local: Object.values(localStorage), cookie: document.cookie }));
+  assert.deepEqual(kept.session, [TOKEN]);
+  assert.deepEqual(kept.local, []);
+  assert.equal(kept.cookie, '');
+  // Without the token the API refuses.
+  assert.equal((await fetch(`${BASE_URL}/api/v1/orders`)).status, 401);
+});
+
+test('signing out stops the stream and asks for a token again', { skip: !TOKEN && 'authentication is off' }, async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('dialog', { name: 'Sign in' }).waitFor();
+  await page.locator('#connection[data-state="down"]').waitFor();
+  assert.deepEqual(await page.evaluate(() => Object.values(sessionStorage)), []);
+  await shot('09-signed-out');
+});
+
+test('with authentication off there is no sign-in', { skip: !!TOKEN && 'authentication is on' }, async () => {
+  assert.equal(await page.locator('#signin-dialog').isVisible(), false);
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
+  assert.equal((await fetch(`${BASE_URL}/api/v1/orders`)).status, 200);
 });

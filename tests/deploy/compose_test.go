@@ -234,3 +234,41 @@ func TestDockerfileBuildsTheRunnerStaticallyWithBothRuntimes(t *testing.T) {
 		t.Errorf("the default (last) stage is %s, want distroless static", last[1])
 	}
 }
+
+// TestComposeTakesTokensFromASecretFile: every cupcake-factory container
+// reads its bearer tokens from the compose secret auth_tokens (a file kept
+// out of git), never from its environment or the image.
+func TestComposeTakesTokensFromASecretFile(t *testing.T) {
+	p := composeProject(t)
+	sec, ok := p.Secrets["auth_tokens"]
+	if !ok {
+		t.Fatal("no compose secret auth_tokens")
+	}
+	root := repoRoot(t)
+	rel, err := filepath.Rel(root, sec.File)
+	if err != nil || !strings.HasPrefix(rel, "secrets"+string(filepath.Separator)) {
+		t.Errorf("auth_tokens comes from %q, want a file under secrets/", sec.File)
+	}
+	ignore, err := os.ReadFile(filepath.Join(root, ".gitignore"))
+	if err != nil || !strings.Contains(string(ignore), "/secrets/") {
+		t.Error(".gitignore does not keep secrets/ out of git")
+	}
+	names := append([]string{"api"}, events.FunctionNames()...)
+	for _, name := range names {
+		s := service(t, p, name)
+		env := envOf(s)
+		if _, ok := env["AUTH_TOKENS"]; ok {
+			t.Errorf("service %s has AUTH_TOKENS in its environment", name)
+		}
+		if env["AUTH_TOKENS_FILE"] != "/run/secrets/auth_tokens" {
+			t.Errorf("service %s: AUTH_TOKENS_FILE=%q, want /run/secrets/auth_tokens", name, env["AUTH_TOKENS_FILE"])
+		}
+		found := false
+		for _, ref := range s.Secrets {
+			found = found || ref.Source == "auth_tokens"
+		}
+		if !found {
+			t.Errorf("service %s does not mount the auth_tokens secret", name)
+		}
+	}
+}

@@ -1,15 +1,19 @@
 package deploy
 
 import (
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kafkasink "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
 	kafkasource "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1beta1"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	eventingauth "knative.dev/eventing/pkg/auth"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
@@ -420,9 +424,16 @@ func (s *set) env(t *testing.T, svc *servingv1.Service) map[string]string {
 	return env
 }
 
+// outOfBand are Secrets the manifests refer to but never hold: their
+// values are made where the system is deployed (name → how).
+var outOfBand = map[string]string{authSecret: "make auth-secret"}
+
 func (s *set) secretValue(t *testing.T, who string, ref *corev1.SecretKeySelector) string {
 	t.Helper()
 	sec := s.secrets[ref.Name]
+	if how, ok := outOfBand[ref.Name]; ok && sec == nil {
+		return "out-of-band secret " + ref.Name + "/" + ref.Key + " (" + how + ")"
+	}
 	if sec == nil {
 		t.Errorf("%s: Secret %s is not in the manifests", who, ref.Name)
 		return ""
@@ -450,9 +461,11 @@ func (s *set) checkProbes(t *testing.T, svc *servingv1.Service) {
 	}
 }
 
-// checkFunctionService: the kn func image with FUNCTIONS=<fn>, MongoDB, and
-// KAFKA_CONSUME=false (events come over HTTP, the reply goes back to the
-// caller; Kafka carries only its notifications).
+// checkFunctionService: the runner image (its HTTP front door checks
+// Knative's OIDC token; the kn func runtime cannot) with FUNCTIONS=<fn>,
+// MongoDB, KAFKA_CONSUME=false (events come over HTTP, the reply goes back
+// to the caller; Kafka carries only its notifications), and OIDC for its
+// own audience.
 func (s *set) checkFunctionService(t *testing.T, fn string) {
 	t.Helper()
 	svc := s.services[fn]
@@ -460,8 +473,8 @@ func (s *set) checkFunctionService(t *testing.T, fn string) {
 		t.Errorf("no Knative Service %s", fn)
 		return
 	}
-	if img := svc.Spec.Template.Spec.Containers[0].Image; img != functionImage {
-		t.Errorf("Service %s runs %s, want the kn func image %s", fn, img, functionImage)
+	if img := svc.Spec.Template.Spec.Containers[0].Image; img != runnerImage {
+		t.Errorf("Service %s runs %s, want the runner image %s (the kn func runtime cannot check tokens)", fn, img, runnerImage)
 	}
 	env := s.env(t, svc)
 	if env["FUNCTIONS"] != fn {
@@ -479,6 +492,7 @@ func (s *set) checkFunctionService(t *testing.T, fn string) {
 	if svc.Labels["networking.knative.dev/visibility"] != "cluster-local" {
 		t.Errorf("Service %s is reachable from outside the cluster", fn)
 	}
+	s.checkOIDC(t, svc, env)
 	s.checkProbes(t, svc)
 }
 
@@ -503,6 +517,10 @@ func (s *set) checkAPIService(t *testing.T) {
 	if !strings.HasPrefix(env["MONGODB_URI"], "mongodb") {
 		t.Errorf("Service %s: MONGODB_URI=%q", apiService, env["MONGODB_URI"])
 	}
+	if !strings.HasPrefix(env["AUTH_TOKENS"], "out-of-band secret "+authSecret+"/AUTH_TOKENS") {
+		t.Errorf("Service %s: AUTH_TOKENS=%q, want it from the Secret %s that make auth-secret creates", apiService, env["AUTH_TOKENS"], authSecret)
+	}
+	s.checkOIDC(t, svc, env)
 	s.checkProbes(t, svc)
 }
 
@@ -511,4 +529,113 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// authSecret holds AUTH_TOKENS; only `make auth-secret` (or the operator)
+// creates it, so no token is ever in the repository or an image.
+const authSecret = "cupcake-factory-auth"
+
+// audienceOf is the OIDC audience of a Knative Service, as Knative
+// Eventing names audiences (<group>/<kind>/<namespace>/<name>).
+func audienceOf(name string) string {
+	return eventingauth.GetAudience(servingv1.SchemeGroupVersion.WithKind("Service"), metav1.ObjectMeta{Namespace: namespace, Name: name})
+}
+
+// checkOIDC: JWTs from the cluster's service-account issuer, for this
+// service's own audience; only this namespace's service accounts are the
+// events role.
+func (s *set) checkOIDC(t *testing.T, svc *servingv1.Service, env map[string]string) {
+	t.Helper()
+	if u, err := url.Parse(env["OIDC_ISSUER"]); err != nil || u.Scheme != "https" || u.Host == "" {
+		t.Errorf("Service %s: OIDC_ISSUER=%q, want the cluster's https issuer", svc.Name, env["OIDC_ISSUER"])
+	}
+	if env["OIDC_AUDIENCE"] != audienceOf(svc.Name) {
+		t.Errorf("Service %s: OIDC_AUDIENCE=%q, want %q", svc.Name, env["OIDC_AUDIENCE"], audienceOf(svc.Name))
+	}
+	if got := env["OIDC_EVENTS_SUBJECTS"]; got != "system:serviceaccount:"+namespace+":*" {
+		t.Errorf("Service %s: OIDC_EVENTS_SUBJECTS=%q, want only this namespace's service accounts", svc.Name, got)
+	}
+}
+
+// TestEveryDeliveryToAServiceNamesTheAudienceItChecks: Knative Serving
+// announces no OIDC audience, so each destination that is a Service must
+// name it, or Knative would send no token and the service would refuse.
+func TestEveryDeliveryToAServiceNamesTheAudienceItChecks(t *testing.T) {
+	for _, flavour := range []string{"source", "broker"} {
+		t.Run(flavour, func(t *testing.T) {
+			s := loadManifests(t, "base", flavour)
+			var dests []struct {
+				where string
+				d     duckv1.Destination
+			}
+			add := func(where string, d duckv1.Destination) {
+				dests = append(dests, struct {
+					where string
+					d     duckv1.Destination
+				}{where, d})
+			}
+			for _, q := range s.sequences {
+				for i, st := range q.Spec.Steps {
+					add(fmt.Sprintf("Sequence %s step %d", q.Name, i), st.Destination)
+				}
+				if q.Spec.Reply != nil {
+					add("Sequence "+q.Name+" reply", *q.Spec.Reply)
+				}
+			}
+			for _, tr := range s.triggers {
+				add("Trigger "+tr.Name, tr.Spec.Subscriber)
+			}
+			for _, src := range s.sources {
+				add("KafkaSource "+src.Name, src.Spec.Sink)
+			}
+			n := 0
+			for _, d := range dests {
+				svc := s.serviceRef(d.d)
+				if svc == "" {
+					continue
+				}
+				n++
+				want := audienceOf(svc)
+				if d.d.Audience == nil || *d.d.Audience != want {
+					t.Errorf("%s delivers to Service %s with audience %v, want %q", d.where, svc, d.d.Audience, want)
+				}
+				if got := s.env(t, s.services[svc])["OIDC_AUDIENCE"]; got != want {
+					t.Errorf("Service %s checks audience %q, %s sends tokens for %q", svc, got, d.where, want)
+				}
+			}
+			if n < len(events.Pipeline) {
+				t.Errorf("only %d deliveries to Services found", n)
+			}
+		})
+	}
+}
+
+// TestNoTokenIsInTheManifests: AUTH_TOKENS only ever comes from a Secret
+// reference, never a literal, and the manifests ship no such Secret.
+func TestNoTokenIsInTheManifests(t *testing.T) {
+	s := loadManifests(t, "base", "source", "broker", "func")
+	if s.secrets[authSecret] != nil {
+		t.Errorf("the manifests hold the Secret %s: tokens would be in the repository", authSecret)
+	}
+	for _, svc := range s.services {
+		for _, c := range svc.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name != "AUTH_TOKENS" && e.Name != "AUTH_TOKENS_FILE" {
+					continue
+				}
+				if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					t.Errorf("Service %s: %s is not taken from a Secret", svc.Name, e.Name)
+				} else if o := e.ValueFrom.SecretKeyRef.Optional; o != nil && *o {
+					t.Errorf("Service %s: %s is optional: without the Secret it would run open", svc.Name, e.Name)
+				}
+			}
+		}
+	}
+	for _, cm := range s.configMaps {
+		for k := range cm.Data {
+			if strings.HasPrefix(k, "AUTH_TOKENS") {
+				t.Errorf("ConfigMap %s holds %s", cm.Name, k)
+			}
+		}
+	}
 }

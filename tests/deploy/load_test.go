@@ -29,11 +29,10 @@ import (
 
 // Placeholders the manifests carry; `make deploy` replaces them.
 const (
-	functionImage = "registry.invalid/cupcake-factory/function:replace-me"
-	runnerImage   = "registry.invalid/cupcake-factory/runner:replace-me"
-	bootstrap     = "my-cluster-kafka-bootstrap.kafka.svc:9092"
-	namespace     = "cupcake-factory"
-	apiService    = "cupcake-factory-api"
+	runnerImage = "registry.invalid/cupcake-factory/runner:replace-me"
+	bootstrap   = "my-cluster-kafka-bootstrap.kafka.svc:9092"
+	namespace   = "cupcake-factory"
+	apiService  = "cupcake-factory-api"
 )
 
 // repoRoot is the product module's root (this package is tests/deploy).

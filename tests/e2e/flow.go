@@ -106,7 +106,7 @@ func OrderCount(tb testing.TB, p *runner.Process) int {
 	var list struct {
 		Count int `json:"count"`
 	}
-	p.Get(tb, "/api/v1/orders").JSON(tb, &list)
+	p.Get(tb, "/api/v1/orders?limit=1000").JSON(tb, &list)
 	return list.Count
 }
 

@@ -3,8 +3,10 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
@@ -19,6 +21,41 @@ func RunScenarios(t *testing.T, start Start) {
 	t.Run("Duplicates", func(t *testing.T) { duplicates(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
 	t.Run("BadInput", func(t *testing.T) { badInput(t, start(t, nil)) })
 	t.Run("Customers", func(t *testing.T) { customers(t, start(t, nil)) })
+	t.Run("Paging", func(t *testing.T) { paging(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+}
+
+// paging follows next from page to page: every order once, oldest first,
+// and the last page has no next; a station's queue pages the same way.
+func paging(t *testing.T, p *runner.Process) {
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("o-p%d", i)
+		if r := PostBinary(t, p, "ev-"+id, "com.cupcakes.order.created", id, OrderData(id, "alice", "vanilla", "S", 1)); r.Status >= 300 {
+			t.Fatalf("POST / = %d %s", r.Status, r.Body)
+		}
+		want = append(want, id)
+	}
+	type page struct {
+		Orders []Order `json:"orders"`
+		Count  int     `json:"count"`
+		Next   string  `json:"next"`
+	}
+	for _, path := range []string{"/api/v1/orders?limit=3", "/api/v1/orders?status=approved&limit=3"} {
+		var got []string
+		var counts []int
+		for next := path; next != ""; {
+			var pg page
+			p.Get(t, next).JSON(t, &pg)
+			counts = append(counts, pg.Count)
+			for _, o := range pg.Orders {
+				got = append(got, o.OrderID)
+			}
+			next = pg.Next
+		}
+		if !slices.Equal(got, want) || !slices.Equal(counts, []int{3, 3, 1}) {
+			t.Errorf("%s: pages of %v: %v; want %v in pages of 3, 3, 1", path, counts, got, want)
+		}
+	}
 }
 
 func autoKitchen(t *testing.T, p *runner.Process) {
@@ -71,11 +108,23 @@ func autoKitchen(t *testing.T, p *runner.Process) {
 		}
 	})
 	t.Run("metrics count the events each function handled and refused", func(t *testing.T) {
-		m := string(p.Get(t, "/metrics").Body)
+		// Delivered messages linger a moment before their removal.
+		var m string
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if m = string(p.Get(t, "/metrics").Body); strings.Contains(m, "cupcakes_outbox_pending_orders 0") || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, want := range []string{
-			`cupcakes_events_total{type="com.cupcakes.order.created",outcome="handled"} 5`,
-			`cupcakes_events_total{type="com.cupcakes.order.packaged",outcome="handled"} 3`,
-			`cupcakes_http_requests_total{route="POST /{$}",code="200"} 4`,
+			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.created"} 5`,
+			`cupcakes_events_total{outcome="handled",type="com.cupcakes.order.packaged"} 3`,
+			`cupcakes_http_requests_total{code="200",route="POST /{$}"} 4`,
+			`cupcakes_event_duration_seconds_count{function="packaged",outcome="handled",type="com.cupcakes.order.packaged"} 3`,
+			`cupcakes_order_end_to_end_seconds_count 3`,
+			`cupcakes_http_request_duration_seconds_count{route="POST /{$}"}`,
+			`cupcakes_outbox_pending_orders 0`,
+			`go_goroutines `,
+			`process_cpu_seconds_total `,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s:\n%s", want, m)
@@ -181,6 +230,16 @@ func duplicates(t *testing.T, p *runner.Process) {
 			t.Errorf("= %d %s, want 422", r.Status, r.Body)
 		}
 	})
+	t.Run("an event's source and id used again for other content is refused", func(t *testing.T) {
+		// ev-mix-d1 reported the mixing; the same source and id now claim the baking.
+		r := PostStructured(t, p, "ev-mix-d1", "com.cupcakes.order.baked", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "already used") {
+			t.Errorf("= %d %s, want 422 saying the id was already used", r.Status, r.Body)
+		}
+		if got := GetOrder(t, p, "o-d1").Statuses(); got != "created,approved,mixed" {
+			t.Errorf("history %s", got)
+		}
+	})
 	t.Run("an event that does not fit the state is refused and changes nothing", func(t *testing.T) {
 		r := PostBinary(t, p, "ev-pack-d1", "com.cupcakes.order.packaged", "o-d1", `{"orderId":"o-d1","by":"maria"}`)
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "it cannot become packaged") {
@@ -228,6 +287,9 @@ func badInput(t *testing.T, p *runner.Process) {
 		{"order id with an operator", "GET", "/api/v1/order/$where", nil, "", 400},
 		{"unknown order", "GET", "/api/v1/order/o-none", nil, "", 404},
 		{"unknown status", "GET", "/api/v1/orders?status=eaten", nil, "", 400},
+		{"list limit 0", "GET", "/api/v1/orders?limit=0", nil, "", 400},
+		{"list limit over 1000", "GET", "/api/v1/orders?limit=1001", nil, "", 400},
+		{"list cursor not given out", "GET", "/api/v1/orders?after=yesterday", nil, "", 400},
 		{"customer negative credit", "POST", "/api/v1/customers", js, `{"customerId":"neg","name":"N","creditLimit":-1}`, 400},
 		{"customer bad id", "POST", "/api/v1/customers", js, `{"customerId":"a/b","name":"N","creditLimit":1}`, 400},
 		{"credit without limit", "PUT", "/api/v1/customers/alice/credit", js, `{}`, 400},

@@ -152,9 +152,12 @@ func Emitted(tb testing.TB, s *bolt.Store, orderID string) []cloudevents.Event {
 	}
 	var out []cloudevents.Event
 	for _, m := range o.Outbox {
-		if m.Release > 0 {
+		if m.OnCustomer() {
 			e := cloudevents.NewEvent()
 			e.SetType("release")
+			if m.Settle > 0 {
+				e.SetType("settle")
+			}
 			out = append(out, e)
 			continue
 		}

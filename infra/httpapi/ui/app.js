@@ -1,6 +1,13 @@
 // The kitchen UI: plain JavaScript, no build step. State comes from the REST
-// API on (re)connect and then live from one Server-Sent Events stream
-// (GET /api/v1/notifications) for the whole page.
+// API on (re)connect, a page at a time (the orders in the works, and the
+// dashboard's first page with "Load more"), and then live from one
+// Server-Sent Events stream (GET /api/v1/notifications) for the whole page.
+//
+// With authentication on, the user pastes a bearer token once; it is kept in
+// sessionStorage (this tab only) and sent in the Authorization header of
+// every request. The stream is read with fetch() rather than EventSource,
+// because EventSource cannot send headers and the token must never travel
+// in a URL (where logs, history and Referer would keep it).
 'use strict';
 
 (() => {
@@ -19,13 +26,23 @@
   const MAX_ROWS = 200;
   const MAX_ACTIVITY = 30;
   const MAX_RECENT = 5;
+  const PAGE = 100; // orders per request
+  // The states an order is still in the works in: reloaded on every connect.
+  const OPEN = ['created', ...STATIONS.map((s) => s.queue), 'packaged'];
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const orders = new Map(); // orderId -> order (as the REST API shows it)
   const recent = new Map(STATIONS.map((s) => [s.name, []])); // station -> order ids lately through it
   const fresh = new Set(); // orderId@station just announced by an Inform* notification
+  const TOKEN_KEY = 'cupcake-factory.token';
   let manual = false;
-  let stream = null;
+  let authRequired = false;
+  let running = false; // the boards are loaded and the stream is wanted
+  let stream = null; // the AbortController of the current stream
+  let lastEventId = '';
+  let retryMs = 2000;
+  let loaded = false; // the dashboard's first page is in
+  let moreOrders = ''; // the path of the dashboard's next page
 
   const money = (cents) => (Number(cents || 0) / 100).toFixed(2);
   const time = (t) => (t ? new Date(t).toLocaleTimeString() : '');
@@ -46,14 +63,24 @@
     return e;
   }
 
+  const token = () => sessionStorage.getItem(TOKEN_KEY) || '';
+
+  function headers(extra) {
+    const h = { Accept: 'application/json', ...extra };
+    if (token()) h.Authorization = `Bearer ${token()}`;
+    return h;
+  }
+
   async function api(method, path, body) {
     const res = await fetch(path, {
       method,
-      headers: body ? { 'Content-Type': 'application/json', Accept: 'application/json' } : { Accept: 'application/json' },
+      headers: headers(body ? { 'Content-Type': 'application/json' } : {}),
       body: body ? JSON.stringify(body) : undefined,
+      cache: 'no-store',
     });
     let data = null;
     try { data = await res.json(); } catch { /* no body */ }
+    if (res.status === 401 && authRequired) signIn('Your token was not accepted; sign in again.');
     if (!res.ok) throw new Error((data && data.error) || `${method} ${path}: HTTP ${res.status}`);
     return data;
   }
@@ -73,15 +100,40 @@
     return true;
   }
 
-  async function refresh() {
-    // Everything, plus each queue on its own so that a long history does not
-    // hide today's work.
+  // refresh loads the work in hand: the first page of each open state (the
+  // stations' queues among them). On the first connect it also loads the
+  // first page of all orders, oldest first, for the dashboard; "Load more"
+  // follows its next. A reconnect reloads only the open states: the stream
+  // brings the rest, and nothing ever walks every order.
+  async function refresh(first) {
     const lists = await Promise.all([
-      api('GET', '/api/v1/orders'),
-      ...STATIONS.map((s) => api('GET', `/api/v1/orders?status=${s.queue}`)),
+      ...(first ? [api('GET', `/api/v1/orders?limit=${PAGE}`)] : []),
+      ...OPEN.map((st) => api('GET', `/api/v1/orders?status=${st}&limit=${PAGE}`)),
     ]);
     for (const l of lists) for (const o of l.orders) merge(o);
+    if (first) setMore(lists[0].next);
     render();
+  }
+
+  function setMore(next) {
+    moreOrders = next || '';
+    $('#more-orders').hidden = !moreOrders;
+  }
+
+  async function loadMore() {
+    if (!moreOrders) return;
+    const button = $('#more-orders');
+    button.disabled = true;
+    try {
+      const l = await api('GET', moreOrders);
+      for (const o of l.orders) merge(o);
+      setMore(l.next);
+      render();
+    } catch (err) {
+      log(`Could not load more orders: ${err.message}`, 'failed');
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function onNotification(ev) {
@@ -122,19 +174,119 @@
     c.textContent = text;
   }
 
-  function connect() {
-    if (stream) stream.close();
-    stream = new EventSource('/api/v1/notifications');
-    stream.addEventListener('open', () => {
+  // connect reads the notification stream with fetch(), so that it can
+  // carry the Authorization header, and does what EventSource would: parse
+  // the messages, remember the last id, reconnect after `retry` sending
+  // Last-Event-ID.
+  async function connect() {
+    if (stream) stream.abort();
+    const ctrl = new AbortController();
+    stream = ctrl;
+    let wait = retryMs;
+    try {
+      const h = headers({ Accept: 'text/event-stream' });
+      if (lastEventId) h['Last-Event-ID'] = lastEventId;
+      const res = await fetch('/api/v1/notifications', { headers: h, cache: 'no-store', signal: ctrl.signal });
+      if (res.status === 401 && authRequired) {
+        signIn('Your token was not accepted; sign in again.');
+        return;
+      }
+      if (res.status === 403) {
+        setConnection('down', 'Not allowed');
+        log('This token may not watch the kitchen.', 'failed');
+        return;
+      }
+      if (!res.ok || !res.body) {
+        wait = Math.max(wait, (Number(res.headers.get('Retry-After')) || 0) * 1000);
+        throw new Error(`HTTP ${res.status}`);
+      }
       setConnection('live', 'Live');
-      refresh().catch((err) => log(`Could not load orders: ${err.message}`, 'failed'));
-    });
-    stream.addEventListener('error', () => {
-      // EventSource reconnects by itself, sending Last-Event-ID.
-      setConnection(stream.readyState === EventSource.CLOSED ? 'down' : 'connecting', stream.readyState === EventSource.CLOSED ? 'Disconnected' : 'Reconnecting…');
-      if (stream.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
-    });
-    for (const name of EVENTS) stream.addEventListener(name, onNotification);
+      refresh(!loaded).then(() => { loaded = true; }).catch((err) => log(`Could not load orders: ${err.message}`, 'failed'));
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          dispatch(buf.slice(0, end));
+          buf = buf.slice(end + 2);
+        }
+      }
+    } catch (err) {
+      if (ctrl.signal.aborted) return;
+    }
+    if (ctrl.signal.aborted || stream !== ctrl) return;
+    setConnection('connecting', 'Reconnecting…');
+    setTimeout(() => { if (stream === ctrl && running) connect(); }, wait);
+  }
+
+  // dispatch handles one Server-Sent Events message.
+  function dispatch(block) {
+    let name = 'message';
+    let id = null;
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') name = value;
+      else if (field === 'data') data.push(value);
+      else if (field === 'id') id = value;
+      else if (field === 'retry' && /^\d+$/.test(value)) retryMs = Number(value);
+    }
+    if (id !== null) lastEventId = id;
+    if (data.length && EVENTS.includes(name)) onNotification({ type: name, data: data.join('\n') });
+  }
+
+  // Sign-in: a token pasted once, checked against a read, kept for this tab.
+
+  function signIn(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    running = false;
+    loaded = false;
+    if (stream) { stream.abort(); stream = null; }
+    setConnection('down', 'Signed out');
+    $('#signout').hidden = true;
+    $('#signin-open').hidden = false;
+    $('#signin-error').textContent = message || '';
+    const d = $('#signin-dialog');
+    if (!d.open) d.showModal();
+    $('#signin-token').value = '';
+    $('#signin-token').focus();
+  }
+
+  async function submitSignIn(ev) {
+    ev.preventDefault();
+    const value = $('#signin-token').value.trim();
+    if (!value) { $('#signin-error').textContent = 'Paste your token.'; return; }
+    $('#signin-submit').disabled = true;
+    try {
+      const res = await fetch('/api/v1/orders?limit=1', { headers: { Accept: 'application/json', Authorization: `Bearer ${value}` }, cache: 'no-store' });
+      if (res.status === 401) { $('#signin-error').textContent = 'That token is not valid.'; return; }
+      if (!res.ok && res.status !== 403) { $('#signin-error').textContent = `Could not check the token: HTTP ${res.status}`; return; }
+      sessionStorage.setItem(TOKEN_KEY, value);
+      $('#signin-token').value = '';
+      $('#signin-dialog').close();
+      begin();
+    } catch (err) {
+      $('#signin-error').textContent = `Could not check the token: ${err.message}`;
+    } finally {
+      $('#signin-submit').disabled = false;
+    }
+  }
+
+  // begin loads the boards and opens the stream (once signed in, if needed).
+  function begin() {
+    running = true;
+    $('#signin-open').hidden = true;
+    $('#signout').hidden = !authRequired;
+    showCustomer();
+    render();
+    connect();
   }
 
   // Rendering: small enough to redraw on every change.
@@ -303,11 +455,15 @@
       if (failing && failing.opener && document.contains(failing.opener)) failing.opener.focus();
       failing = null;
     });
+    $('#signin-form').addEventListener('submit', submitSignIn);
+    $('#signin-open').addEventListener('click', () => signIn());
+    $('#signout').addEventListener('click', () => signIn('Signed out.'));
+    $('#more-orders').addEventListener('click', loadMore);
     updatePrice();
-    showCustomer();
     try {
       const cfg = await api('GET', '/api/v1/config');
       manual = cfg.kitchenMode === 'manual';
+      authRequired = cfg.authRequired === true;
       $('#mode').textContent = `mode: ${cfg.kitchenMode}`;
     } catch (err) {
       $('#mode').textContent = 'mode: unknown';
@@ -317,7 +473,8 @@
     // In auto mode the boards are a live view of orders passing through.
     if (!manual) for (const d of document.querySelectorAll('.recent')) d.open = true;
     render();
-    connect();
+    if (authRequired && !token()) signIn();
+    else begin();
   }
 
   start();

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# schemathesis (PyPI) fuzzes the live app from its own OpenAPI document:
+# the runner, built here and started in-process mode on a free 127.0.0.1
+# port with a fresh data directory, takes generated requests for every
+# operation; a 5xx, or an answer whose status, content type, headers or
+# body the document does not describe, fails the run. `make test-api` runs
+# it. schemathesis is installed on first use into a virtualenv under
+# ${XDG_CACHE_HOME:-~/.cache}/cupcake-factory (never globally).
+#
+# Knobs: MAX_EXAMPLES (test cases per operation and phase, default 100),
+# MAX_TIME (a hard stop for schemathesis, seconds, default 600), SEED, GO
+# (e.g. "nice -n 10 go"), SCHEMATHESIS_VERSION.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+GO="${GO:-go}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-100}"
+MAX_TIME="${MAX_TIME:-600}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/cupcake-factory/venv-schemathesis"
+
+if [[ ! -x "$venv/bin/schemathesis" ]] || ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+  echo "run.sh: installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+  mkdir -p "$(dirname "$venv")"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$root" && $GO build -o "$work/cupcake-factory" ./cmd/cupcake-factory)
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+base="http://127.0.0.1:$port"
+mkdir -p "$work/data"
+LISTEN_ADDRESS="127.0.0.1:$port" DATA_DIR="$work/data" LOG_LEVEL=WARN "$work/cupcake-factory" >"$work/server.log" 2>&1 &
+pid=$!
+ready=""
+for _ in $(seq 1 100); do
+  if ! kill -0 "$pid" 2>/dev/null; then break; fi
+  if curl -fsS "$base/health/readiness" >/dev/null 2>&1; then ready=1; break; fi
+  sleep 0.1
+done
+if [[ -z "$ready" ]]; then
+  echo "run.sh: the server did not become ready on $base; its log:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
+
+# The live notification stream never ends by design: schemathesis would
+# wait on it until its timeout. tests/e2e and the browser test cover it.
+# (schemathesis's own --max-time would repeat fuzzing until it is spent: the
+# run is bounded by --max-examples instead, and timeout is only a backstop.)
+# It runs in the scratch directory: its cache (.schemathesis/) stays out of the tree.
+status=0
+cd "$work"
+timeout "$MAX_TIME" "$venv/bin/schemathesis" run "$base/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --exclude-path /api/v1/notifications \
+  --max-examples "$MAX_EXAMPLES" --request-timeout 10 \
+  --seed "${SEED:-20261123}" --no-color --warnings off \
+  --report junit --report-dir "$work/report" || status=$?
+
+if [[ $status -ne 0 ]]; then
+  echo "run.sh: schemathesis found problems; the server log's last lines:" >&2
+  tail -n 40 "$work/server.log" >&2
+fi
+exit $status
