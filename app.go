@@ -61,7 +61,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024, 256), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024), Router: dispatch.NewRouter(), Metrics: metrics.New()}
 	a.Metrics.WatchStreams(a.Hub.Streams)
 	a.Metrics.WatchOutbox(store)
 	if err := a.connect(); err != nil {

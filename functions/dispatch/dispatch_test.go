@@ -323,7 +323,7 @@ func TestLocalRunsTheWholePipelineInProcess(t *testing.T) {
 	for _, auto := range []bool{true, false} {
 		t.Run(map[bool]string{true: "auto", false: "manual"}[auto], func(t *testing.T) {
 			s := fntest.Store(t)
-			hub, sub := fntest.Hub(t)
+			hub, stream := fntest.Hub(t)
 			r := dispatch.NewRouter()
 			local := dispatch.Local{Router: r, Notifier: hub}
 			relay := dispatch.NewRelay(s, local, quiet)
@@ -362,7 +362,7 @@ func TestLocalRunsTheWholePipelineInProcess(t *testing.T) {
 				t.Errorf("reply %q, want %q", got, wantReply)
 			}
 			var heard []string
-			for _, n := range fntest.Drain(sub) {
+			for _, n := range fntest.Drain(t, stream) {
 				if n.Name == "OrderStatusChanged" {
 					heard = append(heard, n.Data.Status)
 				}

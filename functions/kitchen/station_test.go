@@ -78,12 +78,12 @@ func TestEachStationRecordsItsStepTellsTheNextAndHandsOnInAutoMode(t *testing.T)
 				if u.OrderID != "o-1" || u.Status != st.step.Records || u.Previous != st.from || u.By != "maria" {
 					t.Errorf("status-changed %+v, want %s from %s by maria", u, st.step.Records, st.from)
 				}
-				hub, sub := fntest.Hub(t)
+				hub, stream := fntest.Hub(t)
 				if err := hub.Publish(context.Background(), emitted[0]); err != nil {
 					t.Fatal(err)
 				}
 				var names []string
-				for _, n := range fntest.Drain(sub) {
+				for _, n := range fntest.Drain(t, stream) {
 					names = append(names, n.Name)
 				}
 				if st.next != nil && !slices.Contains(names, st.next.Inform) {

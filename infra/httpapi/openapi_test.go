@@ -45,7 +45,7 @@ func routeOf(pattern string) (method, path string) {
 }
 
 func newServer() *httpapi.Server {
-	return httpapi.New(nil, nil, notify.NewHub(16, 16), metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return httpapi.New(nil, nil, notify.NewHub(16), metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func TestEveryRegisteredRouteIsDescribedAndEveryDescribedRouteIsRegistered(t *testing.T) {

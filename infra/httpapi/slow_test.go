@@ -68,14 +68,14 @@ func vanishingClient(t *testing.T, base string) {
 // real in-process pipeline (auto mode: one POST runs the whole chain) while
 // one client never reads its stream and another hangs up: every order
 // ships promptly, a normal client gets every notification, and when the
-// clients are gone their subscriptions are too.
+// clients are gone their streams are too.
 func TestSlowAndVanishedClientsDoNotBlockThePipeline(t *testing.T) {
 	k := startKitchen(t, "auto")
 	good := openStream(t, k.srv.URL, "", 0)
 	slow := slowClient(t, k.srv.URL, "")
-	k.waitSubscribers(t, 2)
+	k.waitStreams(t, 2)
 	vanishingClient(t, k.srv.URL)
-	k.waitSubscribers(t, 2) // the one that hung up is released
+	k.waitStreams(t, 2) // the one that hung up is released
 
 	const orders = 120 // 11 notifications each: far more than a stuck client can buffer
 	start := time.Now()
@@ -85,7 +85,7 @@ func TestSlowAndVanishedClientsDoNotBlockThePipeline(t *testing.T) {
 		k.placeOrder(t)
 		slowest = max(slowest, time.Since(t0))
 	}
-	t.Logf("%d orders shipped in %v (slowest request %v); hub subscribers now %d", orders, time.Since(start), slowest, k.app.Hub.Subscribers())
+	t.Logf("%d orders shipped in %v (slowest request %v); hub streams now %d", orders, time.Since(start), slowest, k.app.Hub.Streams())
 	if slowest > 3*time.Second {
 		t.Fatalf("an order took %v with a stuck client", slowest)
 	}
@@ -106,15 +106,15 @@ func TestSlowAndVanishedClientsDoNotBlockThePipeline(t *testing.T) {
 
 	slow.Close()
 	good.close()
-	k.waitSubscribers(t, 0)
+	k.waitStreams(t, 0)
 }
 
 // TestHubDropsAStuckStreamAndOthersGetEverything pins the drop itself at
-// the HTTP level: a real hub with a small per-subscriber buffer behind the
+// the HTTP level: a real hub with a short replay buffer behind the
 // real API. (Only the hub and the stream are under test here, so the API
 // has no App or Store; the notifications endpoint uses neither.)
 func TestHubDropsAStuckStreamAndOthersGetEverything(t *testing.T) {
-	hub := notify.NewHub(64, 4)
+	hub := notify.NewHub(64)
 	api := httpapi.New(nil, nil, hub, metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Each notification goes out at once: the stuck stream fills its
 	// socket in a few hundred steps instead of waiting for batches.
@@ -125,9 +125,9 @@ func TestHubDropsAStuckStreamAndOthersGetEverything(t *testing.T) {
 	waitSubs := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
-		for hub.Subscribers() != n {
+		for hub.Streams() != n {
 			if time.Now().After(deadline) {
-				t.Fatalf("hub has %d subscribers, want %d", hub.Subscribers(), n)
+				t.Fatalf("hub has %d streams, want %d", hub.Streams(), n)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -144,7 +144,7 @@ func TestHubDropsAStuckStreamAndOthersGetEverything(t *testing.T) {
 	}
 	var sent int
 	var slowest time.Duration
-	for hub.Subscribers() == 2 {
+	for hub.Streams() == 2 {
 		if sent == 20000 {
 			t.Fatal("the stuck client was never dropped")
 		}

@@ -99,13 +99,13 @@ func (k *kitchen) report(t *testing.T, step, orderID string) {
 	k.post(t, "/api/v1/order/"+step, map[string]string{"orderId": orderID, "by": "tester"}, http.StatusAccepted)
 }
 
-// waitSubscribers waits until the hub has n subscriptions.
-func (k *kitchen) waitSubscribers(t *testing.T, n int) {
+// waitStreams waits until the hub has n streams open.
+func (k *kitchen) waitStreams(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for k.app.Hub.Subscribers() != n {
+	for k.app.Hub.Streams() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("hub has %d subscribers, want %d", k.app.Hub.Subscribers(), n)
+			t.Fatalf("hub has %d streams, want %d", k.app.Hub.Streams(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -253,7 +253,7 @@ func TestNotificationsNamedEventsFilteredByStation(t *testing.T) {
 		}
 		streams[i] = openStream(t, k.srv.URL, q, 0)
 	}
-	k.waitSubscribers(t, len(tests))
+	k.waitStreams(t, len(tests))
 
 	id := k.placeOrder(t)
 	for _, step := range []string{"mix", "bake", "decorate", "box"} {
@@ -307,8 +307,8 @@ func TestNotificationsRefusesBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if n := k.app.Hub.Subscribers(); n != 0 {
-		t.Fatalf("a refused request left %d subscriptions", n)
+	if n := k.app.Hub.Streams(); n != 0 {
+		t.Fatalf("a refused request left %d streams", n)
 	}
 }
 
@@ -318,11 +318,11 @@ func TestNotificationsRefusesBadRequests(t *testing.T) {
 func TestNotificationsResumeFromLastEventID(t *testing.T) {
 	k := startKitchen(t, "manual")
 	first := openStream(t, k.srv.URL, "", 0)
-	k.waitSubscribers(t, 1)
+	k.waitStreams(t, 1)
 	id := k.placeOrder(t)
 	seen := first.take(t, 3) // created; InformNewOrderToMix, approved
 	first.close()
-	k.waitSubscribers(t, 0)
+	k.waitStreams(t, 0)
 
 	k.report(t, "mix", id) // while nobody listens
 	k.report(t, "bake", id)
@@ -343,7 +343,7 @@ func TestNotificationsResumeFromLastEventID(t *testing.T) {
 		}
 		resumed[i] = openStream(t, k.srv.URL, q, seen[len(seen)-1].ID)
 	}
-	k.waitSubscribers(t, len(tests))
+	k.waitStreams(t, len(tests))
 	for i, tt := range tests {
 		got := resumed[i].take(t, len(tt.want))
 		if names(got) != fmt.Sprint(tt.want) {
@@ -388,9 +388,9 @@ func TestNotificationsReleaseSubscriptionWhenClientLeaves(t *testing.T) {
 	for _, q := range []string{"", "?station=mixer", "?station=baker", ""} {
 		streams = append(streams, openStream(t, k.srv.URL, q, 0))
 	}
-	k.waitSubscribers(t, len(streams))
+	k.waitStreams(t, len(streams))
 	for i, s := range streams {
 		s.close()
-		k.waitSubscribers(t, len(streams)-i-1)
+		k.waitStreams(t, len(streams)-i-1)
 	}
 }

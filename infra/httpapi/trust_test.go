@@ -183,13 +183,13 @@ func TestNotificationStreamsBeyondTheCapGet503WithRetryAfter(t *testing.T) {
 	k := startKitchen(t, "manual", func(s *httpapi.Server) { s.MaxSSEClients = 2 })
 	a := openStream(t, k.srv.URL, "", 0)
 	openStream(t, k.srv.URL, "?station=mixer", 0)
-	k.waitSubscribers(t, 2)
+	k.waitStreams(t, 2)
 	res, body := k.do(t, http.MethodGet, "/api/v1/notifications", "", nil, "")
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || body["error"] == nil {
 		t.Fatalf("a third stream: %d Retry-After=%q %v, want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"), body)
 	}
 	a.close()
-	k.waitSubscribers(t, 1)
+	k.waitStreams(t, 1)
 	openStream(t, k.srv.URL, "", 0) // its place is free again
 }
 

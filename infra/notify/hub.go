@@ -1,9 +1,10 @@
 // Package notify tells the kitchen what happens, as it happens: a hub that
 // turns order state changes into the contract's notifications
 // (InformNewOrderToMix, ..., OrderStatusChanged) and fans them out to
-// subscribers (the SSE endpoint). A slow subscriber is dropped rather than
-// allowed to hold up the pipeline; it reconnects with Last-Event-ID and gets
-// what it missed from a short replay buffer.
+// streams (the SSE endpoint, and in-process readers such as tests). A
+// stream is a cursor into a short replay buffer; one too slow to keep up is
+// dropped rather than allowed to hold up the pipeline, and reconnects with
+// Last-Event-ID to get what it missed from that buffer.
 package notify
 
 import (
@@ -79,37 +80,27 @@ type Payload struct {
 	At         time.Time     `json:"at"`
 }
 
-// Hub fans notifications out to subscribers.
+// Hub fans notifications out to streams.
 type Hub struct {
 	mu      sync.Mutex
 	next    uint64
-	subs    map[*Subscription]struct{}
 	streams map[*Stream]struct{}
 	// signal is closed, and replaced, at each notification: one close wakes
 	// every stream waiting for news.
 	signal chan struct{}
 	replay []Notification // the most recent, oldest first
 	size   int            // replay capacity
-	buffer int            // per-subscriber channel capacity
 }
 
-// NewHub returns a hub remembering the last replay notifications, giving each
-// subscriber a buffer of buffer notifications before it is dropped.
-func NewHub(replay, buffer int) *Hub {
-	return &Hub{subs: map[*Subscription]struct{}{}, streams: map[*Stream]struct{}{}, signal: make(chan struct{}), size: replay, buffer: buffer}
-}
-
-// Subscription receives notifications for one station, or all ("").
-type Subscription struct {
-	C       <-chan Notification
-	c       chan Notification
-	station string
-	closed  bool
+// NewHub returns a hub remembering the last replay notifications: a stream
+// that falls further behind than that is dropped.
+func NewHub(replay int) *Hub {
+	return &Hub{streams: map[*Stream]struct{}{}, signal: make(chan struct{}), size: replay}
 }
 
 // Publish takes a status-changed event (the one notification the
 // functions emit, in-process or from Kafka's updates topic) and tells the
-// subscribers; other events are not for the hub.
+// streams; other events are not for the hub.
 func (h *Hub) Publish(ctx context.Context, e cloudevents.Event) error {
 	if e.Type() != events.TypeStatusChanged {
 		return nil
@@ -144,16 +135,6 @@ func (h *Hub) publish(n Notification) {
 	if len(h.replay) > h.size {
 		h.replay = h.replay[len(h.replay)-h.size:]
 	}
-	for s := range h.subs {
-		if !s.wants(n) {
-			continue
-		}
-		select {
-		case s.c <- n:
-		default: // too slow: drop it; it will reconnect and replay
-			h.closeLocked(s)
-		}
-	}
 	if len(h.streams) == 0 {
 		return
 	}
@@ -169,11 +150,9 @@ func (h *Hub) publish(n Notification) {
 	h.signal = make(chan struct{})
 }
 
-// wants reports whether a notification is for this subscriber: a station
-// gets its own Inform* notifications and the status changes of orders
-// entering or leaving its queue.
-func (s *Subscription) wants(n Notification) bool { return wants(s.station, n) }
-
+// wants reports whether a notification is for a stream of station ("" for
+// all): a station gets its own Inform* notifications and the status changes
+// of orders entering or leaving its queue.
 func wants(station string, n Notification) bool {
 	if station == "" {
 		return true
@@ -183,54 +162,6 @@ func wants(station string, n Notification) bool {
 	}
 	queue, _ := QueueStatus(station)
 	return n.Data.Status == queue || n.Data.Previous == queue
-}
-
-// Subscribe starts a subscription for station ("" for all). With lastID > 0
-// the notifications after lastID still in the replay buffer come first on
-// its channel; older ones are gone, so a client that was away long should
-// reload the state it shows (the web UI does on every connect).
-func (h *Hub) Subscribe(station string, lastID uint64) *Subscription {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := &Subscription{station: station}
-	var missed []Notification
-	if lastID > 0 {
-		for _, n := range h.replay {
-			if n.ID > lastID && s.wants(n) {
-				missed = append(missed, n)
-			}
-		}
-	}
-	s.c = make(chan Notification, h.buffer+len(missed))
-	s.C = s.c
-	for _, n := range missed {
-		s.c <- n
-	}
-	h.subs[s] = struct{}{}
-	return s
-}
-
-// Unsubscribe ends a subscription and closes its channel.
-func (h *Hub) Unsubscribe(s *Subscription) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closeLocked(s)
-}
-
-func (h *Hub) closeLocked(s *Subscription) {
-	if s.closed {
-		return
-	}
-	s.closed = true
-	delete(h.subs, s)
-	close(s.c)
-}
-
-// Subscribers returns how many subscriptions and streams are open.
-func (h *Hub) Subscribers() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs) + len(h.streams)
 }
 
 // Frame is one notification encoded as a Server-Sent Events message (its
@@ -265,8 +196,8 @@ var ErrTooManyStreams = errors.New("too many live notification streams")
 // ErrStreamClosed says a stream was closed, or dropped as too slow.
 var ErrStreamClosed = errors.New("notification stream closed")
 
-// Stream is a live subscription for the notifications endpoint. It holds no
-// queue of its own: it is a cursor into the hub's replay buffer, where each
+// Stream is a live subscription, for the notifications endpoint (Frames) or
+// a reader in the same process (Notifications). It holds no queue of its own: it is a cursor into the hub's replay buffer, where each
 // notification is stored once, already encoded. A thousand streams cost a
 // thousand cursors, and a stream that stops reading costs nothing more
 // while it waits; when what it has not sent falls out of the buffer, the
@@ -280,8 +211,9 @@ type Stream struct {
 }
 
 // OpenStream starts a stream for station ("" for all). With lastID > 0 it
-// begins after lastID with what the replay buffer still holds, like
-// Subscribe. With max > 0 at most max streams are open at once; beyond
+// begins after lastID with what the replay buffer still holds; older ones
+// are gone, so a client that was away long should reload the state it shows
+// (the web UI does on every connect). With max > 0 at most max streams are open at once; beyond
 // that it returns ErrTooManyStreams.
 func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error) {
 	h.mu.Lock()
@@ -304,7 +236,7 @@ func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Ready returns a channel that is closed once there may be notifications
-// for the stream (or it was closed): then call Frames.
+// for the stream (or it was closed): then call Frames or Notifications.
 func (s *Stream) Ready() <-chan struct{} {
 	h := s.hub
 	h.mu.Lock()
@@ -320,6 +252,21 @@ func (s *Stream) Ready() <-chan struct{} {
 // everything published so far. After the stream was closed or dropped it
 // returns ErrStreamClosed.
 func (s *Stream) Frames(buf []*Frame) ([]*Frame, error) {
+	return take(s, buf, func(n *Notification) *Frame { return n.frame })
+}
+
+// Notifications is Frames for a reader in the same process: it appends the
+// notifications themselves, with the same cursor and station filter. Their
+// Items are shared with the hub and every other reader: do not modify them.
+func (s *Stream) Notifications(buf []Notification) ([]Notification, error) {
+	return take(s, buf, func(n *Notification) Notification { return *n })
+}
+
+// take appends to buf, as pick makes them, the notifications after the
+// stream's cursor that are for its station, oldest first, and moves the
+// cursor past everything published so far; ErrStreamClosed once the stream
+// was closed or dropped.
+func take[T any](s *Stream, buf []T, pick func(*Notification) T) ([]T, error) {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -329,8 +276,8 @@ func (s *Stream) Frames(buf []*Frame) ([]*Frame, error) {
 	if len(h.replay) > 0 && s.cursor < h.next {
 		first := h.replay[0].ID
 		for i := int(max(s.cursor+1, first) - first); i < len(h.replay); i++ {
-			if n := h.replay[i]; wants(s.station, n) {
-				buf = append(buf, n.frame)
+			if n := &h.replay[i]; wants(s.station, *n) {
+				buf = append(buf, pick(n))
 			}
 		}
 	}

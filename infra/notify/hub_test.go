@@ -43,21 +43,85 @@ func runLifecycle(h *notify.Hub, id string) {
 	}
 }
 
-// drain takes what is waiting on the subscription now, as "Name/status".
-func drain(t *testing.T, s *notify.Subscription) []string {
+// open opens a stream for station after lastID, closed when the test ends.
+func open(t *testing.T, h *notify.Hub, station string, lastID uint64) *notify.Stream {
 	t.Helper()
+	s, err := h.OpenStream(station, lastID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.CloseStream(s) })
+	return s
+}
+
+// drain takes what is waiting on the stream now, as "Name/status".
+func drain(t *testing.T, s *notify.Stream) []string {
+	t.Helper()
+	ns, err := s.Notifications(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
-	for {
-		select {
-		case n, ok := <-s.C:
-			if !ok {
-				return got
-			}
-			got = append(got, n.Name+"/"+n.Data.Status)
-		default:
-			return got
+	for _, n := range ns {
+		got = append(got, n.Name+"/"+n.Data.Status)
+	}
+	return got
+}
+
+// readers are the two ways to take what is waiting on a stream, each giving
+// it as "id:Name/status": in-process (Notifications) and as the SSE
+// endpoint does (Frames, decoded back). They must agree.
+var readers = []struct {
+	name string
+	read func(*notify.Stream) ([]string, error)
+}{
+	{"Notifications", func(s *notify.Stream) ([]string, error) {
+		ns, err := s.Notifications(nil)
+		var out []string
+		for _, n := range ns {
+			out = append(out, fmt.Sprintf("%d:%s/%s", n.ID, n.Name, n.Data.Status))
+		}
+		return out, err
+	}},
+	{"Frames", func(s *notify.Stream) ([]string, error) {
+		fs, err := s.Frames(nil)
+		var out []string
+		for _, f := range fs {
+			out = append(out, describe(f))
+		}
+		return out, err
+	}},
+}
+
+// describe decodes an SSE frame back to "id:Name/status".
+func describe(f *notify.Frame) string {
+	var id, name, data string
+	for _, line := range strings.Split(strings.TrimSuffix(string(f.Bytes), "\n\n"), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		switch k {
+		case "id":
+			id = v
+		case "event":
+			name = v
+		case "data":
+			data = v
 		}
 	}
+	var p notify.Payload
+	if err := json.Unmarshal([]byte(data), &p); err != nil || id != fmt.Sprint(f.ID) {
+		return fmt.Sprintf("malformed frame %d %q", f.ID, f.Bytes)
+	}
+	return fmt.Sprintf("%s:%s/%s", id, name, p.Status)
+}
+
+// withoutIDs drops the "id:" of each of got.
+func withoutIDs(got []string) []string {
+	var out []string
+	for _, g := range got {
+		_, rest, _ := strings.Cut(g, ":")
+		out = append(out, rest)
+	}
+	return out
 }
 
 func equal(t *testing.T, got, want []string) {
@@ -84,9 +148,8 @@ func TestNotifyNamesEachStateChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.status, func(t *testing.T) {
-			h := notify.NewHub(16, 16)
-			s := h.Subscribe("", 0)
-			defer h.Unsubscribe(s)
+			h := notify.NewHub(16)
+			s := open(t, h, "", 0)
 			h.Notify(context.Background(), change("o-1", tt.status, tt.previous, "someone"))
 			equal(t, drain(t, s), tt.want)
 		})
@@ -94,9 +157,9 @@ func TestNotifyNamesEachStateChange(t *testing.T) {
 }
 
 // Publish takes the status-changed events the functions emit (in-process
-// or read from the updates topic) and tells the subscribers as Notify does;
+// or read from the updates topic) and tells the streams as Notify does;
 // other events are not for the hub.
-func TestPublishTellsTheSubscribersOfAStatusChangedEvent(t *testing.T) {
+func TestPublishTellsTheStreamsOfAStatusChangedEvent(t *testing.T) {
 	event := func(t *testing.T, typ string, data any) cloudevents.Event {
 		e, err := events.New(typ, "test", "o-1", data)
 		if err != nil {
@@ -127,9 +190,8 @@ func TestPublishTellsTheSubscribersOfAStatusChangedEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := notify.NewHub(16, 16)
-			s := h.Subscribe("", 0)
-			defer h.Unsubscribe(s)
+			h := notify.NewHub(16)
+			s := open(t, h, "", 0)
 			if err := h.Publish(context.Background(), tt.event(t)); (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -157,7 +219,8 @@ func TestStationsAndTheirQueuesComeFromThePipeline(t *testing.T) {
 	}
 }
 
-func TestSubscribeFiltersByStation(t *testing.T) {
+// Both readers of a stream see only what is for its station.
+func TestStreamFiltersByStation(t *testing.T) {
 	tests := []struct {
 		station string
 		want    []string
@@ -177,13 +240,18 @@ func TestSubscribeFiltersByStation(t *testing.T) {
 		{notify.StationPackaging, []string{"InformNewOrderToPackage/decorated", "OrderStatusChanged/decorated", "OrderStatusChanged/packaged"}},
 	}
 	for _, tt := range tests {
-		t.Run("station="+tt.station, func(t *testing.T) {
-			h := notify.NewHub(64, 64)
-			s := h.Subscribe(tt.station, 0)
-			defer h.Unsubscribe(s)
-			runLifecycle(h, "o-1")
-			equal(t, drain(t, s), tt.want)
-		})
+		for _, r := range readers {
+			t.Run("station="+tt.station+"/"+r.name, func(t *testing.T) {
+				h := notify.NewHub(64)
+				s := open(t, h, tt.station, 0)
+				runLifecycle(h, "o-1")
+				got, err := r.read(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				equal(t, withoutIDs(got), tt.want)
+			})
+		}
 	}
 }
 
@@ -198,9 +266,8 @@ func TestFailedOrderLeavesTheQueueItWasIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.station, func(t *testing.T) {
-			h := notify.NewHub(16, 16)
-			s := h.Subscribe(tt.station, 0)
-			defer h.Unsubscribe(s)
+			h := notify.NewHub(16)
+			s := open(t, h, tt.station, 0)
 			h.Notify(context.Background(), change("o-1", events.StatusFailed, events.StatusMixed, "ben"))
 			equal(t, drain(t, s), tt.want)
 		})
@@ -208,12 +275,15 @@ func TestFailedOrderLeavesTheQueueItWasIn(t *testing.T) {
 }
 
 func TestNotificationCarriesTheOrder(t *testing.T) {
-	h := notify.NewHub(16, 16)
-	s := h.Subscribe(notify.StationMixer, 0)
-	defer h.Unsubscribe(s)
+	h := notify.NewHub(16)
+	s := open(t, h, notify.StationMixer, 0)
 	c := change("o-7", events.StatusApproved, events.StatusCreated, "credit-validated")
 	h.Notify(context.Background(), c)
-	n := <-s.C
+	ns, err := s.Notifications(nil)
+	if err != nil || len(ns) == 0 {
+		t.Fatalf("got %d notifications, %v", len(ns), err)
+	}
+	n := ns[0]
 	p := n.Data
 	if n.Name != notify.InformNewOrderToMix || n.Station != notify.StationMixer || n.ID == 0 {
 		t.Fatalf("notification = %+v", n)
@@ -224,7 +294,10 @@ func TestNotificationCarriesTheOrder(t *testing.T) {
 	}
 }
 
-func TestSubscribeReplaysAfterLastID(t *testing.T) {
+// A stream opened with the id of the last notification a client saw begins
+// with what came after it that the replay buffer still holds, for its
+// station, and goes on with the live ones; both readers agree.
+func TestStreamReplaysAfterLastIDThenGoesLive(t *testing.T) {
 	tests := []struct {
 		name    string
 		replay  int
@@ -233,156 +306,191 @@ func TestSubscribeReplaysAfterLastID(t *testing.T) {
 		want    []string
 	}{
 		{"nothing without an id", 64, "", 0, nil},
-		{"everything after the id", 64, "", 8, []string{"OrderStatusChanged/decorated", "OrderStatusChanged/packaged", "OrderStatusChanged/shipped"}},
-		{"only the station's", 64, notify.StationBaker, 2, []string{"InformNewOrderToBake/mixed", "OrderStatusChanged/mixed", "OrderStatusChanged/baked"}},
+		{"everything after the id", 64, "", 8, []string{"9:OrderStatusChanged/decorated", "10:OrderStatusChanged/packaged", "11:OrderStatusChanged/shipped"}},
+		{"only the station's", 64, notify.StationBaker, 2, []string{"4:InformNewOrderToBake/mixed", "5:OrderStatusChanged/mixed", "7:OrderStatusChanged/baked"}},
 		{"the id is the newest", 64, "", 11, nil},
-		{"older than the buffer keeps what is left", 2, "", 1, []string{"OrderStatusChanged/packaged", "OrderStatusChanged/shipped"}},
+		{"older than the buffer keeps what is left", 2, "", 1, []string{"10:OrderStatusChanged/packaged", "11:OrderStatusChanged/shipped"}},
 		{"an id from a restarted server", 64, "", 1000, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := notify.NewHub(tt.replay, 16)
-			runLifecycle(h, "o-1") // ids 1..11
-			s := h.Subscribe(tt.station, tt.lastID)
-			defer h.Unsubscribe(s)
-			equal(t, drain(t, s), tt.want)
-			// Live ones follow the replayed ones.
-			h.Notify(context.Background(), change("o-2", events.StatusApproved, events.StatusCreated, "cv"))
-			got := drain(t, s)
-			if tt.station == "" && fmt.Sprint(got) != "[InformNewOrderToMix/approved OrderStatusChanged/approved]" {
-				t.Fatalf("live after replay: %v", got)
-			}
-		})
+		for _, r := range readers {
+			t.Run(tt.name+"/"+r.name, func(t *testing.T) {
+				h := notify.NewHub(tt.replay)
+				runLifecycle(h, "o-1") // ids 1..11
+				s := open(t, h, tt.station, tt.lastID)
+				// In these cases a stream with nothing to replay starts at
+				// the newest id, so it is ready exactly when there is some.
+				select {
+				case <-s.Ready():
+					if len(tt.want) == 0 {
+						t.Error("ready with nothing to replay")
+					}
+				default:
+					if len(tt.want) > 0 {
+						t.Error("not ready with notifications to replay")
+					}
+				}
+				got, err := r.read(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				equal(t, got, tt.want)
+				// Live ones follow the replayed ones (the baker hears of both).
+				h.Notify(context.Background(), change("o-2", events.StatusMixed, events.StatusApproved, "mia"))
+				<-s.Ready()
+				live, err := r.read(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				equal(t, live, []string{"12:InformNewOrderToBake/mixed", "13:OrderStatusChanged/mixed"})
+			})
+		}
 	}
 }
 
-func TestIDsIncreaseAcrossSubscribers(t *testing.T) {
-	h := notify.NewHub(64, 64)
-	all := h.Subscribe("", 0)
-	mixer := h.Subscribe(notify.StationMixer, 0)
-	defer h.Unsubscribe(all)
-	defer h.Unsubscribe(mixer)
+// Ids are the hub's, not a stream's: every stream sees them increase, and
+// the same notification has the same id on each.
+func TestIDsIncreaseAcrossStreams(t *testing.T) {
+	h := notify.NewHub(64)
+	all := open(t, h, "", 0)
+	mixer := open(t, h, notify.StationMixer, 0)
 	runLifecycle(h, "o-1")
-	for _, s := range []*notify.Subscription{all, mixer} {
+	runLifecycle(h, "o-2")
+	byID := map[uint64]string{}
+	for _, s := range []*notify.Stream{all, mixer} {
+		ns, err := s.Notifications(nil)
+		if err != nil || len(ns) == 0 {
+			t.Fatalf("got %d notifications, %v", len(ns), err)
+		}
 		var last uint64
-		for len(s.C) > 0 {
-			n := <-s.C
+		for _, n := range ns {
 			if n.ID <= last {
 				t.Fatalf("id %d after %d", n.ID, last)
 			}
 			last = n.ID
+			what := n.Name + "/" + n.Data.OrderID + "/" + n.Data.Status
+			if seen, ok := byID[n.ID]; ok && seen != what {
+				t.Fatalf("id %d is %s on one stream and %s on another", n.ID, seen, what)
+			}
+			byID[n.ID] = what
 		}
 	}
 }
 
-// A subscriber that never reads is dropped when its buffer is full: Notify
-// never waits for it, and everyone else still gets everything.
-func TestSlowSubscriberIsDroppedWithoutBlockingNotify(t *testing.T) {
-	const buffer, orders = 4, 200
-	h := notify.NewHub(16, buffer)
-	slow := h.Subscribe("", 0)
-
-	fast := h.Subscribe("", 0)
-	var got []notify.Notification
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for n := range fast.C {
-			got = append(got, n)
+func TestCloseStreamReleasesItAndIsIdempotent(t *testing.T) {
+	h := notify.NewHub(4)
+	var streams []*notify.Stream
+	for _, station := range []string{"", notify.StationMixer, notify.StationPackaging} {
+		s, err := h.OpenStream(station, 0, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-
-	var worst time.Duration
-	for i := range orders {
-		// Hand over in step with the reader, so that only the slow one lags.
-		for len(fast.C) > 0 {
-			time.Sleep(10 * time.Microsecond)
+		streams = append(streams, s)
+	}
+	if n := h.Streams(); n != 3 {
+		t.Fatalf("Streams() = %d, want 3", n)
+	}
+	for _, s := range streams {
+		h.CloseStream(s)
+		h.CloseStream(s)
+		select {
+		case <-s.Done():
+		default:
+			t.Fatal("Done not closed after CloseStream")
 		}
-		start := time.Now()
-		h.Notify(context.Background(), change(fmt.Sprintf("o-%d", i), events.StatusShipped, events.StatusPackaged, "pat"))
-		worst = max(worst, time.Since(start))
-	}
-	if worst > time.Second {
-		t.Fatalf("Notify took up to %v with a stuck subscriber", worst)
-	}
-	if n := h.Subscribers(); n != 1 {
-		t.Fatalf("Subscribers() = %d, want 1 (the slow one dropped)", n)
-	}
-	// The slow one gets what was buffered, then its channel is closed.
-	var slowGot int
-	for range slow.C {
-		slowGot++
-	}
-	if slowGot != buffer {
-		t.Fatalf("slow subscriber got %d before being dropped, want %d", slowGot, buffer)
-	}
-	h.Unsubscribe(slow) // after a drop: harmless
-
-	h.Unsubscribe(fast)
-	wg.Wait()
-	if len(got) != orders {
-		t.Fatalf("the other subscriber got %d notifications, want %d", len(got), orders)
-	}
-	for i, n := range got {
-		if want := fmt.Sprintf("o-%d", i); n.Data.OrderID != want {
-			t.Fatalf("notification %d is for %s, want %s", i, n.Data.OrderID, want)
+		select {
+		case <-s.Ready():
+		default:
+			t.Fatal("a closed stream is not ready: its reader would wait forever")
+		}
+		for _, r := range readers {
+			if _, err := r.read(s); !errors.Is(err, notify.ErrStreamClosed) {
+				t.Errorf("%s of a closed stream: %v, want ErrStreamClosed", r.name, err)
+			}
 		}
 	}
-	if n := h.Subscribers(); n != 0 {
-		t.Fatalf("Subscribers() = %d after everyone left, want 0", n)
-	}
-}
-
-func TestUnsubscribeReleasesAndIsIdempotent(t *testing.T) {
-	h := notify.NewHub(4, 4)
-	subs := []*notify.Subscription{h.Subscribe("", 0), h.Subscribe(notify.StationMixer, 0), h.Subscribe(notify.StationPackaging, 0)}
-	if n := h.Subscribers(); n != 3 {
-		t.Fatalf("Subscribers() = %d, want 3", n)
-	}
-	for _, s := range subs {
-		h.Unsubscribe(s)
-		h.Unsubscribe(s)
-		if _, ok := <-s.C; ok {
-			t.Fatal("channel still open after Unsubscribe")
-		}
-	}
-	if n := h.Subscribers(); n != 0 {
-		t.Fatalf("Subscribers() = %d, want 0", n)
+	if n := h.Streams(); n != 0 {
+		t.Fatalf("Streams() = %d, want 0", n)
 	}
 	runLifecycle(h, "o-1") // nobody listening: fine
 }
 
-func TestConcurrentNotifyAndSubscribe(t *testing.T) {
-	h := notify.NewHub(32, 8)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// Notify, and streams opening, reading and closing, all at once (run with
+// -race): a reader never sees an id twice or out of order, a stream that is
+// dropped under its reader says so with ErrStreamClosed, and every stream is
+// released.
+func TestConcurrentNotifyAndOpenCloseStream(t *testing.T) {
+	const writers, perWriter = 4, 200
+	h := notify.NewHub(32)
+	ctx := context.Background()
+
+	// One stream reads as it goes until it has everything or is dropped.
+	steady, _ := h.OpenStream("", 0, 0)
+	done := make(chan error)
+	go func() {
+		var buf []notify.Notification
+		var last uint64
+		for heard := 0; heard < writers*perWriter*2; heard += len(buf) {
+			select {
+			case <-steady.Ready():
+			case <-time.After(5 * time.Second):
+				done <- fmt.Errorf("waited 5s for news after %d notifications", heard)
+				return
+			}
+			var err error
+			if buf, err = steady.Notifications(buf[:0]); err != nil {
+				if !errors.Is(err, notify.ErrStreamClosed) {
+					done <- err
+				}
+				break // dropped as too slow: allowed here
+			}
+			for _, n := range buf {
+				if n.ID <= last {
+					done <- fmt.Errorf("id %d after %d", n.ID, last)
+					return
+				}
+				last = n.ID
+			}
+		}
+		close(done)
+	}()
+
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 200 {
+			for i := range perWriter {
 				h.Notify(ctx, change(fmt.Sprintf("o-%d-%d", w, i), events.StatusApproved, events.StatusCreated, "cv"))
 			}
 		}()
 	}
-	for range 4 {
+	for r := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				s := h.Subscribe(notify.Stations[i%len(notify.Stations)], uint64(i))
-				for len(s.C) > 0 {
-					<-s.C
+				s, err := h.OpenStream(notify.Stations[i%len(notify.Stations)], uint64(i), 0)
+				if err != nil {
+					t.Error(err)
+					return
 				}
-				h.Unsubscribe(s)
+				// A stream opened behind may be dropped under it: that is
+				// ErrStreamClosed, never anything else.
+				if _, err := readers[(r+i)%2].read(s); err != nil && !errors.Is(err, notify.ErrStreamClosed) {
+					t.Error(err)
+				}
+				h.CloseStream(s)
 			}
 		}()
 	}
 	wg.Wait()
-	if n := h.Subscribers(); n != 0 {
-		t.Fatalf("Subscribers() = %d, want 0", n)
+	if err := <-done; err != nil {
+		t.Errorf("the steady stream: %v", err)
+	}
+	h.CloseStream(steady)
+	if n := h.Streams(); n != 0 {
+		t.Fatalf("Streams() = %d, want 0", n)
 	}
 }
 
@@ -401,17 +509,8 @@ func frames(t *testing.T, s *notify.Stream) []*notify.Frame {
 	return f
 }
 
-func names(fs []*notify.Frame) []string {
-	var out []string
-	for _, f := range fs {
-		name := strings.SplitN(strings.SplitN(string(f.Bytes), "event: ", 2)[1], "\n", 2)[0]
-		out = append(out, fmt.Sprintf("%d:%s", f.ID, name))
-	}
-	return out
-}
-
 func TestStreamsShareOneEncodingOfEachNotification(t *testing.T) {
-	h := notify.NewHub(64, 64)
+	h := notify.NewHub(64)
 	a, err := h.OpenStream("", 0, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -446,13 +545,16 @@ func TestStreamsShareOneEncodingOfEachNotification(t *testing.T) {
 			t.Errorf("data %+v", p)
 		}
 	}
-	if f, _ := a.Frames(nil); len(f) != 0 {
-		t.Errorf("frames handed out twice: %v", names(f))
+	// The cursor is the stream's, whichever way it is read.
+	for _, r := range readers {
+		if got, _ := r.read(a); len(got) != 0 {
+			t.Errorf("handed out twice by %s: %v", r.name, got)
+		}
 	}
 }
 
 func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
-	h := notify.NewHub(4, 4)
+	h := notify.NewHub(4)
 	var open []*notify.Stream
 	for range 3 {
 		s, err := h.OpenStream("", 0, 3)
@@ -464,8 +566,10 @@ func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
 	if _, err := h.OpenStream(notify.StationMixer, 0, 3); !errors.Is(err, notify.ErrTooManyStreams) {
 		t.Fatalf("a fourth stream: %v, want ErrTooManyStreams", err)
 	}
-	if h.Subscribe("", 0) == nil || h.Streams() != 3 {
-		t.Fatal("in-process subscriptions do not count against the cap")
+	if s, err := h.OpenStream("", 0, 0); err != nil || h.Streams() != 4 {
+		t.Fatalf("a stream opened without a cap: %v, %d streams (want 4)", err, h.Streams())
+	} else {
+		h.CloseStream(s)
 	}
 	h.CloseStream(open[0])
 	h.CloseStream(open[0])
@@ -478,71 +582,53 @@ func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
 }
 
 // A stream that stops reading holds nothing per notification; once what it
-// has not sent has left the replay buffer, the hub drops it, and the others
-// go on getting everything.
+// has not sent has left the replay buffer, the hub drops it (closing it
+// afterwards is harmless), and the others go on getting everything, in
+// order.
 func TestAStreamThatFallsOutOfTheReplayIsDropped(t *testing.T) {
-	const replay = 8
-	h := notify.NewHub(replay, 4)
+	const replay, orders = 8, 50
+	h := notify.NewHub(replay)
 	slow, _ := h.OpenStream("", 0, 0)
 	fast, _ := h.OpenStream("", 0, 0)
-	got := 0
-	for i := range 50 {
+	var got []string
+	for i := range orders {
 		h.Notify(context.Background(), change(fmt.Sprintf("o-%d", i), events.StatusShipped, events.StatusPackaged, "pat"))
-		got += len(frames(t, fast))
+		<-fast.Ready()
+		ns, err := fast.Notifications(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			got = append(got, n.Data.OrderID)
+		}
 		if i < replay-1 && h.Streams() != 2 {
 			t.Fatalf("dropped after %d notifications, while its backlog was still in the buffer", i+1)
 		}
 	}
-	if got != 50 {
-		t.Errorf("the reading stream got %d, want 50", got)
+	if len(got) != orders {
+		t.Fatalf("the reading stream got %d, want %d", len(got), orders)
+	}
+	for i, id := range got {
+		if want := fmt.Sprintf("o-%d", i); id != want {
+			t.Fatalf("notification %d is for %s, want %s", i, id, want)
+		}
 	}
 	select {
 	case <-slow.Done():
 	default:
 		t.Fatal("the stuck stream was not dropped")
 	}
-	if _, err := slow.Frames(nil); !errors.Is(err, notify.ErrStreamClosed) || h.Streams() != 1 {
-		t.Errorf("dropped stream: %v, %d streams left (want 1)", err, h.Streams())
+	for _, r := range readers {
+		if _, err := r.read(slow); !errors.Is(err, notify.ErrStreamClosed) {
+			t.Errorf("%s of the dropped stream: %v, want ErrStreamClosed", r.name, err)
+		}
+	}
+	h.CloseStream(slow) // after a drop: harmless
+	if n := h.Streams(); n != 1 {
+		t.Errorf("%d streams left, want 1", n)
 	}
 	h.CloseStream(fast)
-}
-
-func TestStreamReplaysAfterLastIDForItsStation(t *testing.T) {
-	tests := []struct {
-		name    string
-		replay  int
-		station string
-		lastID  uint64
-		want    []string
-	}{
-		{"only new ones without an id", 64, "", 0, nil},
-		{"the baker's after id 2", 64, notify.StationBaker, 2, []string{"4:InformNewOrderToBake", "5:OrderStatusChanged", "7:OrderStatusChanged"}},
-		{"everything after id 8", 64, "", 8, []string{"9:OrderStatusChanged", "10:OrderStatusChanged", "11:OrderStatusChanged"}},
-		{"what is left of an old id", 2, "", 1, []string{"10:OrderStatusChanged", "11:OrderStatusChanged"}},
-		{"an id from a restarted server", 64, "", 1000, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := notify.NewHub(tt.replay, 16)
-			runLifecycle(h, "o-1") // ids 1..11
-			s, err := h.OpenStream(tt.station, tt.lastID, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.CloseStream(s)
-			var got []string
-			select {
-			case <-s.Ready():
-				f, _ := s.Frames(nil)
-				got = names(f)
-			default:
-			}
-			equal(t, got, tt.want)
-			// Live ones follow.
-			h.Notify(context.Background(), change("o-2", events.StatusMixed, events.StatusApproved, "mia"))
-			if live := names(frames(t, s)); len(live) == 0 || !strings.HasPrefix(live[0], "12:") && tt.station == "" {
-				t.Errorf("live after replay: %v", live)
-			}
-		})
+	if n := h.Streams(); n != 0 {
+		t.Errorf("%d streams left after everyone left, want 0", n)
 	}
 }

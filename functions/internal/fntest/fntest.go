@@ -34,11 +34,18 @@ func Store(tb testing.TB) *bolt.Store {
 	return s
 }
 
-// Hub returns a hub and a subscription to everything it sends.
-func Hub(tb testing.TB) (*notify.Hub, *notify.Subscription) {
+// Hub returns a hub and a stream of everything it sends from now on,
+// closed when the test ends. The hub replays the last 100 notifications: a
+// test that lets more than that wait unread finds its stream dropped.
+func Hub(tb testing.TB) (*notify.Hub, *notify.Stream) {
 	tb.Helper()
-	h := notify.NewHub(100, 100)
-	return h, h.Subscribe("", 0)
+	h := notify.NewHub(100)
+	s, err := h.OpenStream("", 0, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.CloseStream(s) })
+	return h, s
 }
 
 // Event builds an event of type t about orderID with a fresh id.
@@ -179,15 +186,13 @@ func Types(es []cloudevents.Event) []string {
 	return out
 }
 
-// Drain returns the notifications waiting on sub.
-func Drain(sub *notify.Subscription) []notify.Notification {
-	var out []notify.Notification
-	for {
-		select {
-		case n := <-sub.C:
-			out = append(out, n)
-		default:
-			return out
-		}
+// Drain returns the notifications waiting on s, oldest first; it fails the
+// test if the stream was closed or dropped.
+func Drain(tb testing.TB, s *notify.Stream) []notify.Notification {
+	tb.Helper()
+	out, err := s.Notifications(nil)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return out
 }
