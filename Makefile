@@ -18,8 +18,12 @@ vet:
 test-unit: ## unit tests and the end-to-end test of the product module
 	$(GO) test -count=1 ./...
 
-test-integration: ## tests with real brokers, stores, the kn func scaffold and the manifests
-	cd tests && $(GO) test -count=1 -timeout 20m ./...
+# Apache Kafka's jars are fetched once by the tests themselves (mvn, cached under
+# $XDG_CACHE_HOME/cupcake-factory). The replica scenario times a recovery (3 s), so it
+# runs alone after the others, not beside their brokers' JVMs.
+test-integration: ## tests with real brokers (Apache Kafka, FerretDB), the kn func scaffold and the manifests
+	cd tests && $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /replicas$$)
+	cd tests && $(GO) test -count=1 -timeout 10m ./replicas/
 
 test-browser: ## the web UI in Debian's Chromium via playwright-core
 	bash tests/browser/run.sh
@@ -121,7 +125,10 @@ test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
 	cd tests && $(GO) test -count=1 ./deploy/
 
 bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline
-	cd tests && $(GO) run ./cmd/bench -orders 1000
+	cd tests && $(GO) run ./cmd/bench -orders 1000 $(if $(BROKERS),-brokers $(BROKERS))
 
 bench-sse: ## order latency and server memory with 2000 live notification clients, and 503 beyond MAX_SSE_CLIENTS
 	ulimit -n 20000 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; cd tests && $(GO) run ./cmd/ssebench -clients 2000 -orders 200
+
+kafka: ## run Apache Kafka (the tests' version, from Maven Central) in the foreground with the contract topics
+	cd tests && $(GO) run ./cmd/kafka

@@ -106,6 +106,7 @@ func (a *App) connect() error {
 		DeadLetters: cfg.DeadLetters(), Updates: cfg.OrderUpdates(), TopicFor: cfg.ForType,
 		Retry:       kafka.Retry{Attempts: cfg.KafkaMaxAttempts, Backoff: cfg.KafkaRetryBackoff, MaxBackoff: cfg.KafkaMaxBackoff},
 		MaxInFlight: cfg.KafkaMaxInFlight,
+		Metrics:     a.Metrics,
 	}
 	if cfg.KafkaConsume {
 		opts.Notify = a.Hub
@@ -133,6 +134,8 @@ type notifyOver struct {
 }
 
 func (n notifyOver) Close(ctx context.Context) error { return n.kafka.Close(ctx) }
+
+func (n notifyOver) Ready() error { return n.kafka.Ready() }
 
 func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
 	if cfg.MongoURI != "" {
@@ -242,12 +245,19 @@ func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key str
 	return o, nil
 }
 
-// Ready checks the store.
+// Ready checks the store and, over Kafka, that the producer is connected,
+// every consumer is in its group and the notifications are being read
+// (until then the transport keeps retrying, and the process is not ready).
 func (a *App) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
+	}
+	if r, ok := a.transport.(interface{ Ready() error }); ok {
+		if err := r.Ready(); err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
 	}
 	return nil
 }

@@ -61,6 +61,12 @@ type Config struct {
 	// SeedDemo creates the demo customer (alice) at start-up if absent.
 	SeedDemo bool       `envconfig:"SEED_DEMO" default:"true"`
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"INFO"`
+	// AllowPartialEmbeddedStore lets FUNCTIONS name only some functions
+	// while the store is this process's own embedded one. Refused by
+	// default: functions split over processes must share one store
+	// (MONGODB_URI), or each process's steps fail on orders it never saw.
+	// Tests set it to look at what each process alone consumed.
+	AllowPartialEmbeddedStore bool `envconfig:"ALLOW_PARTIAL_EMBEDDED_STORE" default:"false"`
 	// Topics renames topics: "default:actual" pairs, a default being a
 	// topic of events.Pipeline, orderupdates or deadletters
 	// (KAFKA_TOPICS=orderrequests:shop-orders,deadletters:dlq).
@@ -154,6 +160,16 @@ func (c Config) Validate() error {
 	}
 	if c.MongoURI == "" && c.DataDir == "" {
 		p = append(p, "DATA_DIR must not be empty when MONGODB_URI is unset")
+	}
+	if c.MongoURI == "" && len(c.Functions) < len(events.FunctionNames()) && !c.AllowPartialEmbeddedStore {
+		named := strings.Join(c.Functions, ",")
+		if named == "" {
+			named = "none"
+		}
+		p = append(p, fmt.Sprintf("FUNCTIONS=%s runs only part of the pipeline, but the store is this process's own embedded one "+
+			"(MONGODB_URI is unset): functions in other processes cannot see its orders, and theirs would fail with "+
+			"\"order not found\" and be dead-lettered; set MONGODB_URI so that every process shares one store, "+
+			"or leave FUNCTIONS unset to run all functions here", named))
 	}
 	p = append(p, c.Trust.problems()...)
 	if len(p) > 0 {

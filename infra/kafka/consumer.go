@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -43,6 +44,13 @@ type Retry struct {
 	MaxBackoff time.Duration
 }
 
+// DeadLetterCounter counts records sent to the dead-letter topic, by the
+// topic they came from and their event type ("" for a record that is not a
+// CloudEvent) (infra/metrics).
+type DeadLetterCounter interface {
+	DeadLettered(topic, eventType string)
+}
+
 // ConsumerConfig configures one function's consumer.
 type ConsumerConfig struct {
 	Brokers    []string
@@ -59,6 +67,8 @@ type ConsumerConfig struct {
 	// done: running, or waiting behind an earlier record of their key.
 	// 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// Metrics, if set, counts dead letters.
+	Metrics DeadLetterCounter
 }
 
 // DefaultMaxInFlight is the bound on records in hand per partition: enough
@@ -85,6 +95,10 @@ type Consumer struct {
 	handle  Handler
 	publish DeadLetterer
 	log     *slog.Logger
+	// ready is set once a session of the group started (partitions
+	// assigned, or none to take) and cleared while joining fails.
+	ready   atomic.Bool
+	lastErr atomic.Pointer[error]
 }
 
 // NewConsumer joins cfg.Group.
@@ -103,7 +117,22 @@ func NewConsumer(cfg ConsumerConfig, h Handler, p DeadLetterer, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("join Kafka consumer group %s on %v: %w", cfg.Group, cfg.Brokers, err)
 	}
-	return &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+	c := &Consumer{cfg: cfg, group: group, handle: h, publish: p, log: log.With("group", cfg.Group, "topic", cfg.Topic)}
+	c.setNotReady(errors.New("joining"))
+	return c, nil
+}
+
+// Ready reports whether the consumer is in its group, and if not, why.
+func (c *Consumer) Ready() error {
+	if c.ready.Load() {
+		return nil
+	}
+	return fmt.Errorf("consumer group %s: %w", c.cfg.Group, *c.lastErr.Load())
+}
+
+func (c *Consumer) setNotReady(err error) {
+	c.lastErr.Store(&err)
+	c.ready.Store(false)
 }
 
 // Run consumes until ctx is done; then it finishes the events in hand, and
@@ -114,17 +143,22 @@ func (c *Consumer) Run(ctx context.Context) {
 			c.log.Warn("consumer group error", "error", err)
 		}
 	}()
+	wait := connectBackoff.First
 	for ctx.Err() == nil {
-		if err := c.group.Consume(ctx, []string{c.cfg.Topic}, c); err != nil {
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				return
-			}
-			c.log.Warn("consume", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+		err := c.group.Consume(ctx, []string{c.cfg.Topic}, c)
+		if err == nil {
+			wait = connectBackoff.First
+			continue // a rebalance: join again
 		}
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return
+		}
+		// The topic not there yet, its leader not elected, the coordinator
+		// moving, the broker gone: try again, not ready meanwhile.
+		c.setNotReady(err)
+		c.log.Warn("consume; retrying", "retry_in", wait.String(), "error", err)
+		sleep(ctx, wait)
+		wait = min(2*wait, connectBackoff.Max)
 	}
 }
 
@@ -137,7 +171,10 @@ func (c *Consumer) Close() error {
 }
 
 // Setup is part of sarama.ConsumerGroupHandler.
-func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
+func (c *Consumer) Setup(sarama.ConsumerGroupSession) error {
+	c.ready.Store(true)
+	return nil
+}
 
 // Cleanup is part of sarama.ConsumerGroupHandler.
 func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
@@ -194,7 +231,15 @@ func (c *Consumer) deadLetter(session context.Context, msg *sarama.ConsumerMessa
 	dl.SetExtension(ExtDeadLetterPartition, strconv.Itoa(int(msg.Partition)))
 	dl.SetExtension(ExtDeadLetterOffset, strconv.FormatInt(msg.Offset, 10))
 	c.log.Warn("dead-lettering event", "id", e.ID(), "type", e.Type(), "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
-	return c.untilSent(session, func(ctx context.Context) error { return c.publish.PublishTo(ctx, c.cfg.DeadLetter, dl) })
+	return c.counted(msg.Topic, e.Type(), c.untilSent(session, func(ctx context.Context) error { return c.publish.PublishTo(ctx, c.cfg.DeadLetter, dl) }))
+}
+
+// counted counts a dead letter that was sent.
+func (c *Consumer) counted(topic, eventType string, sent bool) bool {
+	if sent && c.cfg.Metrics != nil {
+		c.cfg.Metrics.DeadLettered(topic, eventType)
+	}
+	return sent
 }
 
 // deadLetterRecord copies a record that is not a CloudEvent to the
@@ -214,7 +259,7 @@ func (c *Consumer) deadLetterRecord(session context.Context, msg *sarama.Consume
 		out.Headers = append(out.Headers, sarama.RecordHeader{Key: []byte("ce_" + k), Value: []byte(v)})
 	}
 	c.log.Warn("dead-lettering record", "partition", msg.Partition, "offset", msg.Offset, "reason", reason)
-	return c.untilSent(session, func(context.Context) error { return c.publish.Send(out) })
+	return c.counted(msg.Topic, "", c.untilSent(session, func(context.Context) error { return c.publish.Send(out) }))
 }
 
 // untilSent tries send until it succeeds or the session ends.

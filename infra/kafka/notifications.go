@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	kafka_sarama "github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -16,60 +17,136 @@ import (
 // updates topic. Each API/UI process wants every notification from now on
 // and has nothing to acknowledge, so it reads every partition from its
 // newest offset without a consumer group (no group is left behind when the
-// process goes, and no offsets are committed). The newest offsets are fixed
-// before start returns, so a process that reports ready misses nothing
-// published after that. Partitions added later are not picked up until the
-// process restarts.
+// process goes, and no offsets are committed). It connects in the
+// background, retrying what a broker answers while a topic's leaders settle
+// (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION right after the topic
+// was created) or while it is out of reach; it is ready once the newest
+// offset of every partition is fixed, so a process that reports ready
+// misses nothing published after that. Partitions added later are not
+// picked up until the process restarts.
 type notificationsReader struct {
+	brokers  []string
+	clientID string
+	topic    string
+	notify   Publisher
+	log      *slog.Logger
+
+	mu       sync.Mutex
 	consumer sarama.Consumer
 	parts    []sarama.PartitionConsumer
+	ready    atomic.Bool
+	lastErr  atomic.Pointer[error]
+	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }
 
-func startNotifications(brokers []string, clientID, topic string, notify Publisher, log *slog.Logger) (*notificationsReader, error) {
-	c, err := sarama.NewConsumer(brokers, SaramaConfig(clientID))
+func startNotifications(brokers []string, clientID, topic string, notify Publisher, log *slog.Logger) *notificationsReader {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &notificationsReader{brokers: brokers, clientID: clientID, topic: topic, notify: notify,
+		log: log.With("topic", topic, "reader", "notifications"), stop: cancel}
+	err := fmt.Errorf("notifications reader of %s: %w", topic, errNotConnected)
+	r.lastErr.Store(&err)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		_ = untilConnected(ctx, r.log, "notifications reader", connectBackoff, func() error { return r.connect(ctx) })
+	}()
+	return r
+}
+
+// connect reads every partition from its newest offset, or undoes what it
+// started and says why it could not.
+func (r *notificationsReader) connect(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			r.lastErr.Store(&err)
+		}
+	}()
+	c, err := sarama.NewConsumer(r.brokers, SaramaConfig(r.clientID))
 	if err != nil {
-		return nil, fmt.Errorf("connect notifications reader to %v: %w", brokers, err)
+		return fmt.Errorf("connect notifications reader to %v: %w", r.brokers, err)
 	}
-	r := &notificationsReader{consumer: c}
-	partitions, err := c.Partitions(topic)
+	partitions, err := c.Partitions(r.topic)
+	if err == nil && len(partitions) == 0 {
+		err = sarama.ErrUnknownTopicOrPartition
+	}
 	if err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+		return fmt.Errorf("partitions of %s: %w", r.topic, err)
 	}
+	var parts []sarama.PartitionConsumer
 	for _, p := range partitions {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetNewest)
+		pc, err := c.ConsumePartition(r.topic, p, sarama.OffsetNewest)
 		if err != nil {
-			_ = r.close()
-			return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
+			for _, pc := range parts {
+				pc.AsyncClose()
+			}
+			_ = c.Close()
+			return fmt.Errorf("read %s/%d: %w", r.topic, p, err)
 		}
-		r.parts = append(r.parts, pc)
-		r.wg.Add(1)
+		parts = append(parts, pc)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ctx.Err() != nil { // closed meanwhile
+		for _, pc := range parts {
+			pc.AsyncClose()
+		}
+		_ = c.Close()
+		return ctx.Err()
+	}
+	r.consumer, r.parts = c, parts
+	for _, pc := range parts {
+		r.wg.Add(2)
+		go func() { defer r.wg.Done(); r.read(pc) }()
 		go func() {
 			defer r.wg.Done()
-			for msg := range pc.Messages() {
-				e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(msg))
-				if err != nil {
-					log.Warn("skipping a record on the updates topic that is not a CloudEvent",
-						"topic", topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
-					continue
-				}
-				if err := notify.Publish(context.Background(), *e); err != nil {
-					log.Warn("skipping a notification that cannot be read",
-						"topic", topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
-				}
+			// sarama looks for a partition's new leader by itself; say so.
+			for err := range pc.Errors() {
+				r.log.Warn("reading notifications; sarama retries", "partition", err.Partition, "error", err.Err)
 			}
 		}()
 	}
-	return r, nil
+	r.ready.Store(true)
+	return nil
+}
+
+func (r *notificationsReader) read(pc sarama.PartitionConsumer) {
+	for msg := range pc.Messages() {
+		e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(msg))
+		if err != nil {
+			r.log.Warn("skipping a record on the updates topic that is not a CloudEvent",
+				"partition", msg.Partition, "offset", msg.Offset, "error", err)
+			continue
+		}
+		if err := r.notify.Publish(context.Background(), *e); err != nil {
+			r.log.Warn("skipping a notification that cannot be read",
+				"partition", msg.Partition, "offset", msg.Offset, "error", err)
+		}
+	}
+}
+
+// Ready reports whether every partition is being read, and if not, why.
+func (r *notificationsReader) Ready() error {
+	if r.ready.Load() {
+		return nil
+	}
+	return *r.lastErr.Load()
 }
 
 func (r *notificationsReader) close() error {
+	r.stop()
+	r.mu.Lock()
 	for _, pc := range r.parts {
 		pc.AsyncClose()
 	}
+	c := r.consumer
+	r.mu.Unlock()
 	r.wg.Wait()
-	if err := r.consumer.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+	if c == nil {
+		return nil
+	}
+	if err := c.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
 		return fmt.Errorf("close notifications reader: %w", err)
 	}
 	return nil

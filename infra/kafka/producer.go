@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,14 @@ func SaramaConfig(clientID string) *sarama.Config {
 	c.Metadata.Retry.Max = 5
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Return.Successes = true
+	// A send meeting a leader election (NOT_LEADER_OR_FOLLOWER) is retried
+	// for about 3 s in all: 100 ms doubling to 1 s, five times.
 	c.Producer.Retry.Max = 5
+	c.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration {
+		return min(100*time.Millisecond<<max(retries-1, 0), time.Second)
+	}
+	// A partition consumer whose leader moved looks for the new one soon.
+	c.Consumer.Retry.Backoff = 250 * time.Millisecond
 	c.Producer.Partitioner = NewKafkaPartitioner
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
@@ -80,24 +88,32 @@ var ErrProducerClosed = errors.New("kafka producer closed")
 // One dispatcher goroutine reads Successes and Errors and hands each result
 // to the caller waiting for it, through a channel carried in the record's
 // Metadata.
+//
+// A producer made by StartProducer connects in the background: until the
+// brokers answer, sends fail with a retriable error and Ready says why.
 type Producer struct {
-	producer sarama.AsyncProducer
 	topicFor func(eventType string) string
 	mode     string
 
-	// mu guards closed: Input must not be written once it is closed, so
-	// senders hold the read lock while they hand a record over.
+	// mu guards producer (nil until connected) and closed: Input must not be
+	// written once it is closed, so senders hold the read lock while they
+	// hand a record over.
 	mu         sync.RWMutex
+	producer   sarama.AsyncProducer
+	lastErr    atomic.Pointer[error] // why it is not connected
+	stop       context.CancelFunc    // ends connecting in the background
+	connecting sync.WaitGroup
 	closed     bool
 	closing    atomic.Bool   // set before the flush: failures from then on go to Close too
 	dispatched chan struct{} // closed when the dispatcher has returned every result
 	closeErrs  []error       // failures during Close's flush; the dispatcher's until it returns
 }
 
-// NewProducer connects a producer. topicFor names the topic of each event type.
+// NewProducer connects a producer now. topicFor names the topic of each
+// event type.
 func NewProducer(brokers []string, clientID, mode string, topicFor func(string) string) (*Producer, error) {
-	if mode != ModeBinary && mode != ModeStructured {
-		return nil, fmt.Errorf("kafka content mode must be %q or %q, got %q", ModeBinary, ModeStructured, mode)
+	if err := checkMode(mode); err != nil {
+		return nil, err
 	}
 	ap, err := sarama.NewAsyncProducer(brokers, ProducerConfig(clientID))
 	if err != nil {
@@ -106,17 +122,85 @@ func NewProducer(brokers []string, clientID, mode string, topicFor func(string) 
 	return newProducer(ap, topicFor, mode), nil
 }
 
-func newProducer(ap sarama.AsyncProducer, topicFor func(string) string, mode string) *Producer {
-	p := &Producer{producer: ap, topicFor: topicFor, mode: mode, dispatched: make(chan struct{})}
-	go p.dispatch()
+// StartProducer returns a producer that connects in the background, trying
+// again with backoff until the brokers answer; until then sends fail with
+// a retriable error and Ready says why.
+func StartProducer(brokers []string, clientID, mode string, topicFor func(string) string, log *slog.Logger) (*Producer, error) {
+	if err := checkMode(mode); err != nil {
+		return nil, err
+	}
+	if err := ProducerConfig(clientID).Validate(); err != nil {
+		return nil, fmt.Errorf("kafka producer configuration: %w", err)
+	}
+	p := unconnected(topicFor, mode)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	p.connecting.Add(1)
+	go func() {
+		defer p.connecting.Done()
+		_ = untilConnected(ctx, log, "producer", connectBackoff, func() error {
+			ap, err := sarama.NewAsyncProducer(brokers, ProducerConfig(clientID))
+			if err != nil {
+				err = fmt.Errorf("connect Kafka producer to %v: %w", brokers, err)
+				p.lastErr.Store(&err)
+				return err
+			}
+			if !p.attach(ap) {
+				_ = ap.Close() // closed meanwhile
+			}
+			return nil
+		})
+	}()
+	return p, nil
+}
+
+func checkMode(mode string) error {
+	if mode != ModeBinary && mode != ModeStructured {
+		return fmt.Errorf("kafka content mode must be %q or %q, got %q", ModeBinary, ModeStructured, mode)
+	}
+	return nil
+}
+
+func unconnected(topicFor func(string) string, mode string) *Producer {
+	p := &Producer{topicFor: topicFor, mode: mode, stop: func() {}, dispatched: make(chan struct{})}
+	err := fmt.Errorf("producer: %w", errNotConnected)
+	p.lastErr.Store(&err)
 	return p
+}
+
+func newProducer(ap sarama.AsyncProducer, topicFor func(string) string, mode string) *Producer {
+	p := unconnected(topicFor, mode)
+	p.attach(ap)
+	return p
+}
+
+// attach starts using ap, unless the producer was closed meanwhile.
+func (p *Producer) attach(ap sarama.AsyncProducer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.producer = ap
+	go p.dispatch(ap)
+	return true
+}
+
+// Ready reports whether the producer is connected, and if not, why.
+func (p *Producer) Ready() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.producer != nil {
+		return nil
+	}
+	return *p.lastErr.Load()
 }
 
 // dispatch hands each acknowledgement and each failure to its caller, until
 // the producer has closed both channels.
-func (p *Producer) dispatch() {
+func (p *Producer) dispatch(ap sarama.AsyncProducer) {
 	defer close(p.dispatched)
-	successes, errs := p.producer.Successes(), p.producer.Errors()
+	successes, errs := ap.Successes(), ap.Errors()
 	for successes != nil || errs != nil {
 		select {
 		case msg, ok := <-successes:
@@ -250,6 +334,9 @@ func (p *Producer) enqueue(ctx context.Context, msg *sarama.ProducerMessage) err
 	if p.closed {
 		return ErrProducerClosed
 	}
+	if p.producer == nil {
+		return *p.lastErr.Load() // retriable: not connected yet
+	}
 	select {
 	case p.producer.Input() <- msg:
 		return nil
@@ -262,7 +349,14 @@ func (p *Producer) enqueue(ctx context.Context, msg *sarama.ProducerMessage) err
 // failures nobody was waiting for any more. Sends after Close fail with
 // ErrProducerClosed.
 func (p *Producer) Close() error {
+	p.stop()
+	p.connecting.Wait()
 	p.mu.Lock()
+	if p.producer == nil { // never connected: nothing was handed over
+		p.closed = true
+		p.mu.Unlock()
+		return nil
+	}
 	if p.closed {
 		p.mu.Unlock()
 		<-p.dispatched

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -39,6 +40,8 @@ type Options struct {
 	Bindings []Binding
 	// Notify, if set, gets every status-changed notification on Updates.
 	Notify Publisher
+	// Metrics, if set, counts dead letters.
+	Metrics DeadLetterCounter
 }
 
 // Transport is events over Kafka: one producer, one consumer group per
@@ -46,20 +49,23 @@ type Options struct {
 // notifications. It is the transport port's Kafka adapter: Publish, Start,
 // Close.
 type Transport struct {
-	opts      Options
-	producer  *Producer
-	log       *slog.Logger
-	consumers []*Consumer
+	opts     Options
+	producer *Producer
+	log      *slog.Logger
+	mu       sync.Mutex
+	joining  []*joining
 	// notifications feeds this process's hub; nil if not asked for.
 	notifications *notificationsReader
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 }
 
-// NewTransport connects the producer; Start starts consuming.
+// NewTransport makes the producer, which connects in the background; Start
+// starts consuming. Neither waits for the brokers: until they answer,
+// Ready says why not, and sends fail with a retriable error.
 func NewTransport(opts Options, log *slog.Logger) (*Transport, error) {
 	host, _ := os.Hostname()
-	p, err := NewProducer(opts.Brokers, opts.GroupPrefix+"-"+host, opts.ContentMode, opts.TopicFor)
+	p, err := StartProducer(opts.Brokers, opts.GroupPrefix+"-"+host, opts.ContentMode, opts.TopicFor, log)
 	if err != nil {
 		return nil, err
 	}
@@ -91,40 +97,78 @@ func (t *Transport) PublishAll(ctx context.Context, es []cloudevents.Event) []er
 }
 
 // Start joins a consumer group per binding, each feeding handle, and reads
-// the updates topic from now on into Notify.
+// the updates topic from now on into Notify. It returns at once: each
+// joins in the background, retrying until the brokers let it (a broker
+// still starting, a topic just created, a leader being elected never ends
+// the process), and Ready reports when all have.
 func (t *Transport) Start(_ context.Context, handle func(context.Context, cloudevents.Event) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
 	for _, b := range t.opts.Bindings {
-		c, err := NewConsumer(ConsumerConfig{
+		cfg := ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
 			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
-			InstanceID: instanceID(t.opts.InstanceID, b.Function), MaxInFlight: t.opts.MaxInFlight,
-		}, handle, t.producer, t.log)
-		if err != nil {
-			_ = t.Close(context.Background())
-			return err
+			InstanceID: instanceID(t.opts.InstanceID, b.Function), MaxInFlight: t.opts.MaxInFlight, Metrics: t.opts.Metrics,
 		}
-		t.run(ctx, c)
+		j := &joining{group: cfg.Group}
+		t.mu.Lock()
+		t.joining = append(t.joining, j)
+		t.mu.Unlock()
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			var c *Consumer
+			err := untilConnected(ctx, t.log, "consumer group "+cfg.Group, connectBackoff, func() error {
+				var err error
+				c, err = NewConsumer(cfg, handle, t.producer, t.log)
+				if err != nil {
+					j.lastErr.Store(&err)
+				}
+				return err
+			})
+			if err != nil {
+				return // closed before it could join
+			}
+			j.consumer.Store(c)
+			c.Run(ctx)
+		}()
 	}
 	if t.opts.Notify != nil {
-		r, err := startNotifications(t.opts.Brokers, t.opts.GroupPrefix+"-notifications", t.opts.Updates, t.opts.Notify, t.log)
-		if err != nil {
-			_ = t.Close(context.Background())
-			return err
-		}
-		t.notifications = r
+		t.notifications = startNotifications(t.opts.Brokers, t.opts.GroupPrefix+"-notifications", t.opts.Updates, t.opts.Notify, t.log)
 	}
 	return nil
 }
 
-func (t *Transport) run(ctx context.Context, c *Consumer) {
-	t.consumers = append(t.consumers, c)
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		c.Run(ctx)
-	}()
+// joining is a consumer on its way into its group.
+type joining struct {
+	group    string
+	consumer atomic.Pointer[Consumer]
+	lastErr  atomic.Pointer[error]
+}
+
+func (j *joining) Ready() error {
+	if c := j.consumer.Load(); c != nil {
+		return c.Ready()
+	}
+	if err := j.lastErr.Load(); err != nil {
+		return fmt.Errorf("consumer group %s: %w", j.group, *err)
+	}
+	return fmt.Errorf("consumer group %s: %w", j.group, errNotConnected)
+}
+
+// Ready reports whether the producer is connected, every consumer is in
+// its group and the notifications are being read; if not, what is missing.
+func (t *Transport) Ready() error {
+	errs := []error{t.producer.Ready()}
+	t.mu.Lock()
+	for _, j := range t.joining {
+		errs = append(errs, j.Ready())
+	}
+	t.mu.Unlock()
+	if t.notifications != nil {
+		errs = append(errs, t.notifications.Ready())
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops consuming, lets each consumer finish the event in hand,
@@ -141,9 +185,13 @@ func (t *Transport) Close(ctx context.Context) error {
 		return fmt.Errorf("stop Kafka consumers: %w", ctx.Err())
 	}
 	var errs []error
-	for _, c := range t.consumers {
-		errs = append(errs, c.Close())
+	t.mu.Lock()
+	for _, j := range t.joining {
+		if c := j.consumer.Load(); c != nil {
+			errs = append(errs, c.Close())
+		}
 	}
+	t.mu.Unlock()
 	if t.notifications != nil {
 		errs = append(errs, t.notifications.close())
 	}

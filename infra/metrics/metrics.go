@@ -28,6 +28,7 @@ const (
 	OutboxOldest        = "cupcakes_outbox_oldest_age_seconds"
 	SSEStreams          = "cupcakes_sse_streams"
 	SSERefusedTotal     = "cupcakes_sse_refused_total"
+	DeadLettersTotal    = "cupcakes_deadletters_total"
 )
 
 // Buckets, in seconds. A handler's write is milliseconds; an order's way
@@ -48,6 +49,7 @@ type Metrics struct {
 	reqTime    *prometheus.HistogramVec
 	orderTime  prometheus.Histogram
 	sseRefused prometheus.Counter
+	dead       *prometheus.CounterVec
 }
 
 // New returns the metrics of one app on a registry of its own, with the Go
@@ -72,11 +74,14 @@ func New() *Metrics {
 			Buckets: orderBuckets}),
 		sseRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: SSERefusedTotal,
 			Help: "Live notification streams refused because MAX_SSE_CLIENTS were open."}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: DeadLettersTotal,
+			Help: "Kafka records sent to the dead-letter topic, by the topic they came from and their event type (empty: not a CloudEvent)."},
+			[]string{"topic", "type"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.events, m.eventTime, m.requests, m.reqTime, m.orderTime, m.sseRefused,
+		m.events, m.eventTime, m.requests, m.reqTime, m.orderTime, m.sseRefused, m.dead,
 	)
 	return m
 }
@@ -104,6 +109,10 @@ func (m *Metrics) ObserveRequest(route string, code int, took time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	m.reqTime.WithLabelValues(route).Observe(took.Seconds())
 }
+
+// DeadLettered counts a record sent to the dead-letter topic: the topic it
+// came from and its event type ("" for a record that is not a CloudEvent).
+func (m *Metrics) DeadLettered(topic, typ string) { m.dead.WithLabelValues(topic, typ).Inc() }
 
 // SSERefused counts a notification stream refused for being one too many.
 func (m *Metrics) SSERefused() { m.sseRefused.Inc() }

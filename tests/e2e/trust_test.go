@@ -235,7 +235,7 @@ func TestEveryRouteAndEventTypeUnderEveryRole(t *testing.T) {
 		"AUTH_TOKENS": authTokens(), "KITCHEN_MODE": "manual",
 		// First only order-created: its credit-validated replies are kept
 		// for the credit-validated row, with the money they reserved.
-		"FUNCTIONS": events.FuncOrderCreated,
+		"FUNCTIONS": events.FuncOrderCreated, "ALLOW_PARTIAL_EMBEDDED_STORE": "true",
 	})
 	as(t, p, post("/api/v1/customers", `{"customerId":"trust","name":"Trust Test","creditLimit":10000000}`), http.StatusCreated)
 	verdicts := map[string]request{}
@@ -343,7 +343,7 @@ func TestEveryRouteAndEventTypeUnderEveryRole(t *testing.T) {
 // refused one never reaches the updates topic.
 func TestNotificationTypesOnlyFromThePlatform(t *testing.T) {
 	addr := broker.Start(t, 1)
-	p := runner.Start(t, map[string]string{"AUTH_TOKENS": authTokens(), "FUNCTIONS": "none", "KAFKA_BROKERS": addr})
+	p := runner.Start(t, map[string]string{"AUTH_TOKENS": authTokens(), "FUNCTIONS": "none", "KAFKA_BROKERS": addr, "ALLOW_PARTIAL_EMBEDDED_STORE": "true"})
 	client, err := sarama.NewClient([]string{addr}, broker.Config())
 	if err != nil {
 		t.Fatal(err)

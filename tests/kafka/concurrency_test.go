@@ -102,6 +102,7 @@ func ids(es []cloudevents.Event) []string {
 func TestConsumerHandlesOneOrdersEventsInOrderWhileOrdersOverlap(t *testing.T) {
 	const orders, perOrder = 40, 25
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "inorder")
 	// Each order's events produced in order, the orders at once: they
 	// interleave on the partition, and the producer's batches are shared.
 	want := map[string][]string{}
@@ -153,6 +154,7 @@ func TestConsumerHandlesOneOrdersEventsInOrderWhileOrdersOverlap(t *testing.T) {
 
 func TestConsumerCommitStaysBelowAnEventInHandUntilItIsDone(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "inhand")
 	before := stepEvents(t, "o-0", "o-1", "o-2", "o-3", "o-4")
 	blocked := stepEvent(t, "o-blocked")
 	var after []cloudevents.Event
@@ -186,6 +188,7 @@ func TestConsumerCommitStaysBelowAnEventInHandUntilItIsDone(t *testing.T) {
 
 func TestConsumerDeadLettersAFailingOrderAfterItsRetriesWhileOtherOrdersProceed(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "failing")
 	bad, badLater := stepEvent(t, "o-bad"), stepEvent(t, "o-bad")
 	others := stepEvents(t, "o-1", "o-2", "o-3", "o-4", "o-5", "o-6", "o-7", "o-8")
 	produceEvents(t, addr, "failing", append(append([]cloudevents.Event{bad}, others...), badLater)...)
@@ -230,6 +233,7 @@ func TestConsumerDeadLettersAFailingOrderAfterItsRetriesWhileOtherOrdersProceed(
 
 func TestConsumerRestartedAfterAStopRedeliversFromTheOldestEventNotDone(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "restart")
 	before := stepEvents(t, "o-0", "o-1", "o-2", "o-3", "o-4")
 	stuck := stepEvent(t, "o-stuck")
 	after := stepEvents(t, "o-6", "o-7", "o-8", "o-9", "o-stuck", "o-10")

@@ -66,6 +66,7 @@ func committed(t *testing.T, addr, group, topic string) int64 {
 // same group never sees it.
 func TestSdkGoKafkaSaramaConsumerLosesANackedMessage(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "trap")
 	produceEvents(t, addr, "trap", stepEvent(t, "o-1"), stepEvent(t, "o-2"))
 
 	receive := func(fn func(cloudevents.Event) protocol.Result, wait time.Duration) {
@@ -156,6 +157,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestConsumerRetriesATransientFailureAndCommitsOnlyAfterSuccess(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "retry")
 	var calls atomic.Int32
 	stop := runConsumer(t, addr, "retry", func(context.Context, cloudevents.Event) error {
 		if calls.Add(1) < 3 {
@@ -179,6 +181,7 @@ func TestConsumerRetriesATransientFailureAndCommitsOnlyAfterSuccess(t *testing.T
 
 func TestConsumerDeadLettersAPermanentFailureAndMovesOn(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "perm")
 	var calls atomic.Int32
 	stop := runConsumer(t, addr, "perm", func(_ context.Context, e cloudevents.Event) error {
 		calls.Add(1)
@@ -204,6 +207,7 @@ func TestConsumerDeadLettersAPermanentFailureAndMovesOn(t *testing.T) {
 
 func TestConsumerStoppedWhileRetryingLeavesTheEventForTheNextRun(t *testing.T) {
 	addr := broker.Start(t, 1)
+	broker.CreateTopics(t, addr, 1, "again")
 	var failing atomic.Int32
 	stop := runConsumer(t, addr, "again", func(context.Context, cloudevents.Event) error {
 		failing.Add(1)

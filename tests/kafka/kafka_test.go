@@ -1,7 +1,8 @@
 // Package kafka tests cupcake-factory with events over Kafka: the real
-// binary, configured with KAFKA_BROKERS, against a real Kafka-protocol
-// broker (kfake) on loopback, read and written with plain sarama clients as
-// a user's other systems would.
+// binary, configured with KAFKA_BROKERS, against Apache Kafka itself (one
+// KRaft node per test, see tests/internal/broker; KAFKA_BROKER=kfake runs
+// them on kfake) on loopback, read and written with plain sarama clients
+// as a user's other systems would.
 package kafka
 
 import (
@@ -183,6 +184,17 @@ func TestPoisonRecordsAreDeadLetteredAndTheOrdersAfterThemFlow(t *testing.T) {
 	if len(dead) != 3 {
 		t.Fatalf("%d dead letters, want 3", len(dead))
 	}
+	// Each dead letter is counted, by where it came from and its type.
+	metrics := string(p.Get(t, "/metrics").Body)
+	for _, want := range []string{
+		`cupcakes_deadletters_total{topic="orderrequests",type=""} 1`,
+		`cupcakes_deadletters_total{topic="orderrequests",type="com.cupcakes.order.mixed"} 1`,
+		`cupcakes_deadletters_total{topic="orderrequests",type="com.cupcakes.order.created"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, metrics)
+		}
+	}
 	// Records of different keys are handled at once, so their dead letters
 	// may come in any order: each is found by the offset it names.
 	slices.SortFunc(dead, func(a, b *sarama.ConsumerMessage) int {
@@ -207,7 +219,7 @@ func TestTwoInstancesInOneConsumerGroupShareTheWork(t *testing.T) {
 	// consumed. Together they must take every order, each exactly once.
 	const n = 60
 	addr := broker.Start(t, 4)
-	env := map[string]string{"FUNCTIONS": "order-created"}
+	env := map[string]string{"FUNCTIONS": "order-created", "ALLOW_PARTIAL_EMBEDDED_STORE": "true"}
 	a, b := startApp(t, addr, env), startApp(t, addr, env)
 	var ids []string
 	var msgs []*sarama.ProducerMessage
@@ -327,7 +339,7 @@ func TestAProcessStoppedMidStreamLeavesEveryOrderFinalWithCreditReservedOnce(t *
 
 func TestEventsFromHTTPAreKeyedByOrderAndNotificationsAreForwarded(t *testing.T) {
 	addr := broker.Start(t, 3)
-	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
+	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none", "ALLOW_PARTIAL_EMBEDDED_STORE": "true"})
 	// No subject, no partitionkey: the order id still becomes the key.
 	r := e2e.PostBinary(t, api, "nk-1", "com.cupcakes.order.created", "", e2e.OrderData("o-nokey", "alice", "vanilla", "S", 1))
 	if r.Status != http.StatusAccepted {

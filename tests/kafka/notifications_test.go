@@ -20,7 +20,7 @@ import (
 func TestAnAPIOnlyProcessStreamsNotificationsMadeByTheFunctionProcesses(t *testing.T) {
 	addr := broker.Start(t, 2)
 	startApp(t, addr, nil) // the six functions
-	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
+	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none", "ALLOW_PARTIAL_EMBEDDED_STORE": "true"})
 
 	seen := watch(t, api.URL, func() {
 		r := e2e.PostBinary(t, api, "n-1", "com.cupcakes.order.created", "o-n1", e2e.OrderData("o-n1", "alice", "vanilla", "M", 6))
@@ -43,7 +43,7 @@ func TestAnAPIOnlyProcessStreamsNotificationsMadeByTheFunctionProcesses(t *testi
 func TestAKnativeStyleFunctionAnswersOverHTTPAndTellsTheAPIOverKafka(t *testing.T) {
 	addr := broker.Start(t, 2)
 	fn := startApp(t, addr, map[string]string{"KAFKA_CONSUME": "false"})
-	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none"})
+	api := startApp(t, addr, map[string]string{"FUNCTIONS": "none", "ALLOW_PARTIAL_EMBEDDED_STORE": "true"})
 	seen := watch(t, api.URL, func() {
 		r := e2e.PostBinary(t, fn, "kn-1", "com.cupcakes.order.created", "o-kn1", e2e.OrderData("o-kn1", "alice", "lemon", "S", 2))
 		if r.Status != http.StatusOK || r.Header.Get("ce-type") != "com.cupcakes.order.shipped" {

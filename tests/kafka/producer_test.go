@@ -19,6 +19,7 @@ import (
 func TestProducerManyConcurrentPublishesAllReturnAcknowledged(t *testing.T) {
 	const n = 500
 	addr := broker.Start(t, 3)
+	broker.CreateTopics(t, addr, 3, "many")
 	p := mustProducer(t, addr)
 	es := make([]cloudevents.Event, n)
 	for i := range es {

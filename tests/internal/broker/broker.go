@@ -1,11 +1,15 @@
-// Package broker starts a real Kafka-protocol broker for tests: kfake, from
-// franz-go, in the test process on a loopback port, with the contract's
-// topics. The system under test connects to it with sarama like to any
-// Kafka.
+// Package broker starts a real Kafka broker for tests, with the contract's
+// topics, on loopback: Apache Kafka itself (a single KRaft node run from
+// Maven Central's jars, see apache.go), or kfake from franz-go, a
+// Kafka-protocol broker in the test process that starts in milliseconds.
+// KAFKA_BROKER=kfake chooses kfake for quick runs; Apache Kafka is the
+// default and what `make test` runs. The system under test connects to
+// either with sarama like to any Kafka.
 package broker
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +27,30 @@ var Topics = []string{
 	events.TopicOrderUpdates, events.TopicDeadLetters,
 }
 
-// Start runs a one-broker cluster with every contract topic in partitions
-// partitions, and returns its bootstrap address. It stops with the test.
+// Kind is the broker Start runs: "apache" (the default) or "kfake", from
+// KAFKA_BROKER.
+func Kind() string {
+	if os.Getenv("KAFKA_BROKER") == "kfake" {
+		return "kfake"
+	}
+	return "apache"
+}
+
+// Start runs a one-broker cluster of Kind with every contract topic in
+// partitions partitions, returns its bootstrap address once every
+// partition answers, and stops it when the test ends.
 func Start(tb testing.TB, partitions int32) string {
+	tb.Helper()
+	if Kind() == "kfake" {
+		return StartKfake(tb, partitions)
+	}
+	return StartApache(tb, partitions).Addr
+}
+
+// StartKfake runs kfake in the test process with every contract topic in
+// partitions partitions, and returns its bootstrap address. It stops with
+// the test.
+func StartKfake(tb testing.TB, partitions int32) string {
 	tb.Helper()
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
@@ -120,4 +145,13 @@ func Header(m *sarama.ConsumerMessage, key string) string {
 		}
 	}
 	return ""
+}
+
+// CreateTopics creates topics beyond the contract's on the broker at addr
+// and waits until every partition answers.
+func CreateTopics(tb testing.TB, addr string, partitions int32, names ...string) {
+	tb.Helper()
+	if err := createTopics(addr, partitions, names...); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -100,17 +100,54 @@ type Process struct {
 // test ends.
 func Start(tb testing.TB, env map[string]string) *Process {
 	tb.Helper()
+	p := Launch(tb, env)
+	p.WaitReady(20 * time.Second)
+	return p
+}
+
+// Launch runs the binary like Start, but returns without waiting until it
+// is ready.
+func Launch(tb testing.TB, env map[string]string) *Process {
+	tb.Helper()
 	full := map[string]string{"LISTEN_ADDRESS": FreeAddr(tb), "DATA_DIR": tb.TempDir(), "LOG_LEVEL": "WARN"}
 	for k, v := range env {
 		full[k] = v
 	}
 	p := &Process{URL: "http://" + full["LISTEN_ADDRESS"], Env: full, tb: tb}
-	p.start()
+	p.launch()
 	tb.Cleanup(func() { p.Stop() })
 	return p
 }
 
 func (p *Process) start() {
+	p.tb.Helper()
+	p.launch()
+	p.WaitReady(20 * time.Second)
+}
+
+// Exited reports whether the process has ended by itself.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Readiness returns the status and body of /health/readiness; status 0 if
+// the process does not answer.
+func (p *Process) Readiness() (int, string) {
+	resp, err := http.Get(p.URL + "/health/readiness")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (p *Process) launch() {
 	p.tb.Helper()
 	cmd := exec.Command(Binary(p.tb))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -124,7 +161,13 @@ func (p *Process) start() {
 	}
 	p.cmd, p.done = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(20 * time.Second)
+}
+
+// WaitReady waits until the process reports ready, failing the test if it
+// exits or is not ready within the time given.
+func (p *Process) WaitReady(within time.Duration) {
+	p.tb.Helper()
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
@@ -139,7 +182,8 @@ func (p *Process) start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.tb.Fatalf("cupcake-factory not ready in time:\n%s", p.log.String())
+	status, body := p.Readiness()
+	p.tb.Fatalf("cupcake-factory not ready in %s (readiness %d %s):\n%s", within, status, body, p.log.String())
 }
 
 // Stop sends SIGTERM and waits for the process to exit.

