@@ -147,7 +147,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
 		span := noSpan
-		if telemetry.Enabled() {
+		if telemetry.Enabled() && traced(pattern) {
 			r, span = startSpan(r, pattern)
 		}
 		defer func() {

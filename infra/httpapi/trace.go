@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,6 +14,12 @@ import (
 )
 
 var noSpan trace.Span = noop.Span{}
+
+// untraced are the routes polled by machines (probes, scrapes): a trace of
+// each would bury the orders' in Jaeger.
+var untraced = []string{"GET /metrics", "GET /health/liveness", "GET /health/readiness"}
+
+func traced(pattern string) bool { return !slices.Contains(untraced, pattern) }
 
 // startSpan starts the server span of a request, named by its route
 // pattern (never the raw path): the root of the trace, or a child of the
