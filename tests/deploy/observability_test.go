@@ -180,7 +180,7 @@ func TestComposeObservabilityMountsFilesThatExist(t *testing.T) {
 	// Prometheus scrapes every service running cupcake-factory.
 	var prom struct {
 		ScrapeConfigs []struct {
-			MetricsPath   string `json:"metrics_path"`
+			MetricsPath   string                       `json:"metrics_path"`
 			StaticConfigs []struct{ Targets []string } `json:"static_configs"`
 		} `json:"scrape_configs"`
 	}
@@ -203,7 +203,7 @@ func TestComposeObservabilityMountsFilesThatExist(t *testing.T) {
 
 type noOutbox struct{}
 
-func (noOutbox) Pending(context.Context, int) ([]string, error)     { return nil, nil }
+func (noOutbox) Pending(context.Context, int) ([]string, error)      { return nil, nil }
 func (noOutbox) Order(context.Context, string) (domain.Order, error) { return domain.Order{}, nil }
 
 // exportedNames are the sample names the app's /metrics has: each family,
