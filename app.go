@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
@@ -21,6 +22,8 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
+	"github.com/cupcake-factory/cupcake-factory/infra/otlp"
+	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
 // Transport carries events between functions. Its adapters: dispatch.Local
@@ -47,6 +50,10 @@ type App struct {
 	relay     *dispatch.Relay
 	stopRelay context.CancelFunc
 	relayDone chan struct{}
+	// tracing is the tracer provider the OTEL_* variables configured (nil
+	// if none), untraced puts back the one before.
+	tracing  *sdktrace.TracerProvider
+	untraced func()
 }
 
 // NewLogger returns the JSON logger at the configured level.
@@ -57,11 +64,23 @@ func NewLogger(cfg config.Config) *slog.Logger {
 // Open opens the store, connects the transport, starts the configured
 // functions and the relay.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	store, err := openStore(ctx, cfg)
+	tp, err := otlp.Setup(ctx)
 	if err != nil {
 		return nil, err
 	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		if tp != nil {
+			_ = tp.Shutdown(ctx)
+		}
+		return nil, err
+	}
 	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	if tp != nil {
+		a.tracing = tp
+		a.untraced = telemetry.Use(tp)
+		log.Info("tracing: exporting spans over OTLP/HTTP (OTEL_* environment)")
+	}
 	a.Metrics.WatchStreams(a.Hub.Streams)
 	a.Metrics.WatchOutbox(store)
 	if err := a.connect(); err != nil {
@@ -155,11 +174,11 @@ func storeName(cfg config.Config) string {
 func (a *App) register() error {
 	for _, name := range a.Config.Functions {
 		step, _ := events.StepNamed(name)
-		h, err := functions.New(step, a.relay.HandOn(a.Metrics.TimeShipping(a.Store)), a.Config.Auto())
+		h, err := functions.New(step, telemetry.Store(a.relay.HandOn(a.Metrics.TimeShipping(a.Store))), a.Config.Auto())
 		if err != nil {
 			return err
 		}
-		a.Router.Register(step.Takes, name, h, dispatch.Recover(a.Log), dispatch.Log(a.Log),
+		a.Router.Register(step.Takes, name, h, dispatch.Trace(name), dispatch.Recover(a.Log), dispatch.Log(a.Log),
 			dispatch.Count(a.Metrics, name), dispatch.DrainAfter(a.relay, a.Log))
 	}
 	return nil
@@ -225,6 +244,9 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 	if _, ok := e.Extensions()[events.ExtPartitionKey]; !ok {
 		e.SetExtension(events.ExtPartitionKey, orderID)
 	}
+	// The request's span (the trace's root, or the caller's) goes on with
+	// the event, unless it came with a trace context of its own.
+	telemetry.InjectIfAbsent(ctx, &e)
 	var reply dispatch.Reply
 	if err := a.ingress.Publish(dispatch.WithReply(context.WithoutCancel(ctx), &reply), e); err != nil {
 		return nil, err
@@ -262,8 +284,8 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the relay and the transport (finishing events in hand), and
-// then the store.
+// Close stops the relay and the transport (finishing events in hand), then
+// the store, and last flushes the spans still buffered.
 func (a *App) Close(ctx context.Context) error {
 	if a.stopRelay != nil {
 		a.stopRelay()
@@ -274,5 +296,11 @@ func (a *App) Close(ctx context.Context) error {
 		errs = append(errs, a.transport.Close(ctx))
 	}
 	errs = append(errs, a.Store.Close())
+	if a.tracing != nil {
+		a.untraced()
+		if err := a.tracing.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush traces: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -50,12 +50,17 @@ type Step struct {
 // the relay): Release gives the order's credit back (cancelled, failed);
 // Settle closes the reservation of a shipped order, its credit spent, so
 // that a customer keeps only the reservations of orders still open.
+// TraceParent and TraceState are the W3C trace context of the span that
+// emitted it (empty without tracing), so that its delivery, whenever the
+// relay makes it, continues that trace.
 type Message struct {
-	ID      string    `json:"id" bson:"id"`
-	Event   string    `json:"event,omitempty" bson:"event,omitempty"`
-	Release int64     `json:"release,omitempty" bson:"release,omitempty"`
-	Settle  int64     `json:"settle,omitempty" bson:"settle,omitempty"`
-	At      time.Time `json:"at" bson:"at"`
+	ID          string    `json:"id" bson:"id"`
+	Event       string    `json:"event,omitempty" bson:"event,omitempty"`
+	Release     int64     `json:"release,omitempty" bson:"release,omitempty"`
+	Settle      int64     `json:"settle,omitempty" bson:"settle,omitempty"`
+	At          time.Time `json:"at" bson:"at"`
+	TraceParent string    `json:"traceparent,omitempty" bson:"traceparent,omitempty"`
+	TraceState  string    `json:"tracestate,omitempty" bson:"tracestate,omitempty"`
 }
 
 // OnCustomer reports whether m is a saga step on the customer rather than

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
 // Recover turns a handler's panic into an internal error.
@@ -112,6 +114,29 @@ func DrainAfter(d Drainer, log *slog.Logger) Middleware {
 				}
 			}
 			return nil
+		}
+	}
+}
+
+// Trace makes each event the function handles a span named after the
+// function, a child of the span in ctx (the relay's delivery in-process,
+// the Kafka consumer's, the HTTP request's) or else of the trace context
+// the event carries. Put it outermost: the span covers the handler, its
+// store write (see telemetry.Store) and the relaying of what it emitted.
+func Trace(function string) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, e cloudevents.Event) error {
+			if !telemetry.Enabled() {
+				return next(ctx, e)
+			}
+			ctx, span := telemetry.Start(telemetry.Parent(ctx, e), function, trace.SpanKindConsumer)
+			if span.IsRecording() {
+				span.SetAttributes(telemetry.AttrFunction.String(function), telemetry.AttrEventType.String(e.Type()),
+					telemetry.AttrEventID.String(e.ID()), telemetry.AttrOrder.String(events.OrderOf(e)))
+			}
+			err := next(ctx, e)
+			telemetry.End(span, err)
+			return err
 		}
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
 // Publisher sends an event on its way: to the function that takes it, to a
@@ -281,9 +283,11 @@ func (r *Relay) claim(ms []domain.Message) []domain.Message {
 	return run
 }
 
-// publishAll hands events to the BatchPublisher at once.
+// publishAll hands events to the BatchPublisher at once, each in a span of
+// its own continuing the trace the message was emitted in.
 func (r *Relay) publishAll(ctx context.Context, run []domain.Message) []error {
 	es := make([]cloudevents.Event, 0, len(run))
+	var spans []trace.Span
 	for _, m := range run {
 		e, err := domain.DecodeMessage(m)
 		if err != nil {
@@ -291,11 +295,44 @@ func (r *Relay) publishAll(ctx context.Context, run []domain.Message) []error {
 			for k := range errs {
 				errs[k] = err
 			}
+			for _, span := range spans {
+				telemetry.End(span, err)
+			}
 			return errs
+		}
+		if telemetry.Enabled() {
+			_, span := startDelivery(ctx, m, &e)
+			spans = append(spans, span)
 		}
 		es = append(es, e)
 	}
-	return r.pub.(BatchPublisher).PublishAll(ctx, es)
+	errs := r.pub.(BatchPublisher).PublishAll(ctx, es)
+	for k, span := range spans {
+		telemetry.End(span, errs[k])
+	}
+	return errs
+}
+
+// startDelivery starts the span of a message's delivery, as a child of the
+// span that emitted it (stored with the message) if there is one, and puts
+// its context into the event it delivers (e, nil for a saga step).
+func startDelivery(ctx context.Context, m domain.Message, e *cloudevents.Event) (context.Context, trace.Span) {
+	ctx = telemetry.Decode(ctx, m.TraceParent, m.TraceState)
+	name := "relay release"
+	switch {
+	case e != nil:
+		name = "relay " + e.Type()
+	case m.Settle > 0:
+		name = "relay settle"
+	}
+	ctx, span := telemetry.Start(ctx, name, trace.SpanKindProducer)
+	if e != nil {
+		telemetry.Inject(ctx, e)
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.AttrEventType.String(e.Type()), telemetry.AttrEventID.String(e.ID()), telemetry.AttrOrder.String(e.Subject()))
+		}
+	}
+	return ctx, span
 }
 
 // outcome decides what a delivery's result means for message m: done (to
@@ -319,8 +356,13 @@ func (r *Relay) outcome(ctx context.Context, o domain.Order, m domain.Message, e
 	return false, fmt.Errorf("deliver outbox message %s of order %s: %w", m.ID, o.ID, err)
 }
 
-func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) error {
+func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) (err error) {
 	if m.OnCustomer() {
+		if telemetry.Enabled() {
+			var span trace.Span
+			ctx, span = startDelivery(ctx, m, nil)
+			defer func() { telemetry.End(span, err) }()
+		}
 		_, err := r.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
 			// Once: a second release or settlement finds nothing held.
 			if m.Release > 0 {
@@ -338,6 +380,11 @@ func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) e
 	e, err := domain.DecodeMessage(m)
 	if err != nil {
 		return err
+	}
+	if telemetry.Enabled() {
+		var span trace.Span
+		ctx, span = startDelivery(ctx, m, &e)
+		defer func() { telemetry.End(span, err) }()
 	}
 	return r.pub.Publish(ctx, e)
 }

@@ -208,6 +208,9 @@ type messageRecord struct {
 	Release int64           `json:"release,omitempty"`
 	Settle  int64           `json:"settle,omitempty"`
 	At      time.Time       `json:"at"`
+	// The trace context of the span that emitted it (see domain.Message).
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 func toRecords(ms []domain.Message) []messageRecord {
@@ -216,7 +219,7 @@ func toRecords(ms []domain.Message) []messageRecord {
 	}
 	out := make([]messageRecord, len(ms))
 	for i, m := range ms {
-		out[i] = messageRecord{ID: m.ID, Release: m.Release, Settle: m.Settle, At: m.At}
+		out[i] = messageRecord{ID: m.ID, Release: m.Release, Settle: m.Settle, At: m.At, TraceParent: m.TraceParent, TraceState: m.TraceState}
 		if m.Event != "" {
 			out[i].Event = json.RawMessage(m.Event)
 		}
@@ -230,7 +233,8 @@ func fromRecords(rs []messageRecord) ([]domain.Message, error) {
 	}
 	out := make([]domain.Message, len(rs))
 	for i, r := range rs {
-		out[i] = domain.Message{ID: r.ID, Event: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At}
+		out[i] = domain.Message{ID: r.ID, Event: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At,
+			TraceParent: r.TraceParent, TraceState: r.TraceState}
 		if len(r.Event) > 0 && r.Event[0] == '"' {
 			if err := json.Unmarshal(r.Event, &out[i].Event); err != nil {
 				return nil, fmt.Errorf("decode outbox message %s: %w", r.ID, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
+	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
 // MaxBody is the largest request body accepted, in bytes.
@@ -145,6 +146,10 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		setSecurityHeaders(w.Header())
 		sw := &statusWriter{ResponseWriter: w}
 		start := time.Now()
+		span := noSpan
+		if telemetry.Enabled() && traced(pattern) {
+			r, span = startSpan(r, pattern)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.ErrorContext(r.Context(), "http handler panicked", "path", r.URL.Path, "panic", p)
@@ -157,6 +162,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 				status = http.StatusOK
 			}
 			s.metrics.ObserveRequest(pattern, status, time.Since(start))
+			endSpan(span, status)
 		}()
 		r, err := s.Auth.Authorize(r, pattern)
 		if err == nil {

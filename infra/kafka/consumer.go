@@ -205,6 +205,8 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 	if c.cfg.EventType != "" && e.Type() != c.cfg.EventType {
 		return c.deadLetter(session, msg, *e, fmt.Sprintf("unexpected event type %q on topic %s (expected %s)", e.Type(), msg.Topic, c.cfg.EventType))
 	}
+	ctx, span := startConsume(ctx, msg, *e)
+	defer func() { endSpan(span, err) }()
 	backoff := c.cfg.Retry.Backoff
 	for attempt := 1; ; attempt++ {
 		err = c.handle(ctx, *e)

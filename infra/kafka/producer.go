@@ -21,8 +21,10 @@ import (
 	kafka_sarama "github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
 // Content modes of produced events.
@@ -241,7 +243,9 @@ func (p *Producer) Publish(ctx context.Context, e cloudevents.Event) error {
 
 // PublishTo produces e to topic and returns once the broker acknowledged
 // it, or when ctx is done (see SendContext).
-func (p *Producer) PublishTo(ctx context.Context, topic string, e cloudevents.Event) error {
+func (p *Producer) PublishTo(ctx context.Context, topic string, e cloudevents.Event) (err error) {
+	span := startProduce(ctx, topic, &e)
+	defer func() { endSpan(span, err) }()
 	msg, err := p.Encode(ctx, topic, e)
 	if err != nil {
 		return err
@@ -276,8 +280,21 @@ func (p *Producer) Encode(ctx context.Context, topic string, e cloudevents.Event
 func (p *Producer) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
 	errs := make([]error, len(es))
 	dones := make([]chan error, len(es))
+	var spans []trace.Span
+	if telemetry.Enabled() {
+		spans = make([]trace.Span, len(es))
+		defer func() {
+			for i, span := range spans {
+				endSpan(span, errs[i])
+			}
+		}()
+	}
 	for i, e := range es {
-		msg, err := p.Encode(ctx, p.topicFor(e.Type()), e)
+		topic := p.topicFor(e.Type())
+		if spans != nil {
+			spans[i] = startProduce(ctx, topic, &e)
+		}
+		msg, err := p.Encode(ctx, topic, e)
 		if err == nil {
 			dones[i] = make(chan error, 1)
 			msg.Metadata = dones[i]

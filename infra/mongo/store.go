@@ -14,8 +14,9 @@
 //	orders     _id = order id; customerId, items, amount (cents), status,
 //	           reason, reserved, refused, createdAt, updatedAt, history
 //	           [{status, by, reason, event, at}], outbox [{id, event,
-//	           release, at}], pendingSince (the oldest outbox message, absent
-//	           when the outbox is empty), version
+//	           release, settle, at, traceparent, tracestate}], pendingSince
+//	           (the oldest outbox message, absent when the outbox is empty),
+//	           version
 //	           indexes status_1_createdAt_1, createdAt_1, pendingSince_1
 //
 // Values from requests are only ever values in filters and updates, never
