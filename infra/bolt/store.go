@@ -213,20 +213,6 @@ type messageRecord struct {
 	TraceState  string `json:"tracestate,omitempty"`
 }
 
-func toRecords(ms []domain.Message) []messageRecord {
-	if len(ms) == 0 {
-		return nil
-	}
-	out := make([]messageRecord, len(ms))
-	for i, m := range ms {
-		out[i] = messageRecord{ID: m.ID, Release: m.Release, Settle: m.Settle, At: m.At, TraceParent: m.TraceParent, TraceState: m.TraceState}
-		if m.Event != "" {
-			out[i].Event = json.RawMessage(m.Event)
-		}
-	}
-	return out
-}
-
 func fromRecords(rs []messageRecord) ([]domain.Message, error) {
 	if len(rs) == 0 {
 		return nil, nil
@@ -336,12 +322,66 @@ func statusKey(status string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
+// encodeOrder writes an order as orderRecord reads it. The outbox is
+// written by hand, each event as the JSON it already is: json.Marshal would
+// scan and compact every event again on every write of the order.
 func encodeOrder(o domain.Order) ([]byte, error) {
-	raw, err := json.Marshal(orderRecord{Order: o, Outbox: toRecords(o.Outbox)})
+	head, err := json.Marshal(o) // everything but the outbox (json:"-")
 	if err != nil {
 		return nil, fmt.Errorf("encode order %s: %w", o.ID, err)
 	}
-	return raw, nil
+	if len(o.Outbox) == 0 {
+		return head, nil
+	}
+	size := len(head) + 16
+	for _, m := range o.Outbox {
+		size += len(m.Event) + 192
+	}
+	b := make([]byte, 0, size)
+	b = append(b, head[:len(head)-1]...) // without its closing brace
+	b = append(b, `,"outbox":[`...)
+	for i, m := range o.Outbox {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendMessage(b, m); err != nil {
+			return nil, fmt.Errorf("encode order %s: %w", o.ID, err)
+		}
+	}
+	return append(b, "]}"...), nil
+}
+
+// appendMessage writes m as a messageRecord.
+func appendMessage(b []byte, m domain.Message) ([]byte, error) {
+	at, err := m.At.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `{"id":`...)
+	b = appendString(b, m.ID)
+	if m.Event != "" {
+		b = append(b, `,"event":`...)
+		b = append(b, m.Event...)
+	}
+	if m.Release != 0 {
+		b = strconv.AppendInt(append(b, `,"release":`...), m.Release, 10)
+	}
+	if m.Settle != 0 {
+		b = strconv.AppendInt(append(b, `,"settle":`...), m.Settle, 10)
+	}
+	b = append(append(b, `,"at":`...), at...)
+	if m.TraceParent != "" {
+		b = appendString(append(b, `,"traceparent":`...), m.TraceParent)
+	}
+	if m.TraceState != "" {
+		b = appendString(append(b, `,"tracestate":`...), m.TraceState)
+	}
+	return append(b, '}'), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }
 
 func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {

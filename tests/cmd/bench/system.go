@@ -359,7 +359,9 @@ func (w *watcher) follow(ctx context.Context, url string) error {
 			switch {
 			case strings.HasPrefix(line, "event: "):
 				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "OrderStatusChanged":
+			case strings.HasPrefix(line, "data: ") && event == "OrderStatusChanged" && strings.Contains(line, `"status":"shipped"`):
+				// Only the shipped ones are decoded: the client takes as
+				// little of the machine's CPU from the system as it can.
 				var d struct {
 					OrderID string `json:"orderId"`
 					Status  string `json:"status"`
