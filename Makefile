@@ -124,8 +124,8 @@ compose-logs: ## follow the logs of the docker compose services
 test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
 	cd tests && $(GO) test -count=1 ./deploy/
 
-bench: ## throughput and per-stage latency, over Kafka and in-process, against a plain sarama baseline
-	cd tests && $(GO) run ./cmd/bench -orders 1000 $(if $(BROKERS),-brokers $(BROKERS))
+bench: ## orders/s and e2e latency in-process and over Kafka (kfake, or BROKERS=host:port), against sarama's and bbolt's own best, and a growth run
+	cd tests && $(GO) run ./cmd/bench $(if $(BROKERS),-brokers $(BROKERS))
 
 bench-sse: ## order latency and server memory with 2000 live notification clients, and 503 beyond MAX_SSE_CLIENTS
 	ulimit -n 20000 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; cd tests && $(GO) run ./cmd/ssebench -clients 2000 -orders 200

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,9 +19,12 @@ import (
 // asynchronous, batching, idempotent producer (acks=all) sending n records
 // of an order event's size over 1000 keys, while a consumer group reads
 // them. It returns records per second, until the last one is read.
-func kafkaBaseline(brokers []string, topic string, n int) (float64, error) {
+func kafkaBaseline(brokers []string, topic string, partitions int32, n int) (float64, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
+	if err := ensureTopic(brokers, cfg, topic, partitions); err != nil {
+		return 0, err
+	}
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true
@@ -137,4 +141,39 @@ func boltBaseline(dir string, writers int, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+// ensureTopic creates topic on a broker that creates none by itself (Apache
+// Kafka as the tests run it), and waits until its partitions have leaders.
+func ensureTopic(brokers []string, cfg *sarama.Config, topic string, partitions int32) error {
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_ = client.RefreshMetadata(topic)
+		ps, err := client.Partitions(topic)
+		ready := err == nil && len(ps) > 0
+		for _, p := range ps {
+			if _, err := client.Leader(topic, p); err != nil {
+				ready = false
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no leaders after 30 s: %v", topic, err)
+		}
+	}
 }

@@ -122,7 +122,7 @@ func run(o options) error {
 
 	var kafkaRecs, boltUnits float64
 	if parts["baseline"] {
-		if kafkaRecs, err = kafkaBaseline(brokers, "baseline", 100_000); err != nil {
+		if kafkaRecs, err = kafkaBaseline(brokers, "baseline", int32(o.partitions), 100_000); err != nil {
 			return fmt.Errorf("Kafka baseline: %w", err)
 		}
 		r.add("baseline  sarama async idempotent producer + consumer group: %8.0f records/s", kafkaRecs)
