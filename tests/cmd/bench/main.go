@@ -1,6 +1,8 @@
 // Command bench measures cupcake-factory as a shop uses it: the real
-// binary, orders placed over REST, each one timed until the notification
-// stream says it shipped. It reports, in one run on one machine:
+// binary, orders placed over REST, each one followed on the notification
+// stream until it has shipped; its end-to-end time is from placing it to
+// the shipped step as stored, and the stream's own delay is reported
+// beside it. It reports, in one run on one machine:
 //
 //   - full orders per second, saturated (a fixed number of orders in flight),
 //     in-process with the durable embedded store and over Kafka;
