@@ -75,7 +75,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		}
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(1024), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(8192), Router: dispatch.NewRouter(), Metrics: metrics.New()}
 	if tp != nil {
 		a.tracing = tp
 		a.untraced = telemetry.Use(tp)

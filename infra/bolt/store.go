@@ -76,6 +76,7 @@ func Open(dir string) (*Store, error) {
 		// commit, and kept as a map: commits stay cheap as the file grows.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
+		PageSize:       16 << 10,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open embedded store %s (is another process using it?): %w", path, err)

@@ -191,6 +191,9 @@ func pipeline(r *report, bin, dir, name string, o options, env []string) (float6
 	if err != nil {
 		return 0, fmt.Errorf("%s saturated: %w", name, err)
 	}
+	if n := s.missed.Load(); n > 0 {
+		r.add("%-9s note: %d shipped orders were found by asking for them: the stream had dropped this client as too slow", name, n)
+	}
 	ops := float64(o.orders) / took.Seconds()
 	r.add("%-9s %d orders, %d in flight: %6.0f orders/s   e2e p50 %8s  p99 %8s", name, o.orders, o.inFlight, ops, pct(lat, 50), pct(lat, 99))
 	lat, ids, err := s.offer("bench", o.rate, o.offerFor)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ func build(work string) (string, error) {
 // over REST and watches them ship on the notification stream, as a shop
 // and its kitchen screen would.
 type system struct {
+	missed  atomic.Int64 // shipped orders the stream did not tell about
 	mu      sync.Mutex
 	times   map[string]timing // by order id
 	base    string
@@ -163,17 +165,42 @@ func (s *system) placeOrder(customer string) (string, time.Duration, error) {
 	if err := json.Unmarshal(b, &a); err != nil || a.OrderID == "" {
 		return "", 0, fmt.Errorf("place order: no orderId in %s", b)
 	}
-	select {
-	case at := <-s.shipped.wait(a.OrderID):
-		s.mu.Lock()
-		s.times[a.OrderID] = timing{start: start, accepted: accepted, seen: at}
-		s.mu.Unlock()
-		return a.OrderID, at.Sub(start), nil
-	case <-time.After(2 * time.Minute):
-		return a.OrderID, 0, fmt.Errorf("order %s did not ship within 2 minutes", a.OrderID)
-	case <-s.exited:
-		return a.OrderID, 0, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
+	check := time.NewTicker(5 * time.Second)
+	defer check.Stop()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case at := <-s.shipped.wait(a.OrderID):
+			s.mu.Lock()
+			s.times[a.OrderID] = timing{start: start, accepted: accepted, seen: at}
+			s.mu.Unlock()
+			return a.OrderID, at.Sub(start), nil
+		case <-check.C:
+			// Not seen for a while: the stream may have dropped this client
+			// as too slow (then it reconnects), or the order is stuck.
+			if st := s.status(a.OrderID); st == "shipped" {
+				s.missed.Add(1)
+				return a.OrderID, time.Since(start), nil
+			}
+		case <-deadline:
+			return a.OrderID, 0, fmt.Errorf("order %s did not ship within 2 minutes (it is %s)", a.OrderID, s.status(a.OrderID))
+		case <-s.exited:
+			return a.OrderID, 0, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
+		}
 	}
+}
+
+// status is an order's state as the API tells it.
+func (s *system) status(id string) string {
+	b, st, err := s.do(http.MethodGet, "/api/v1/order/"+id, "")
+	if err != nil || st != http.StatusOK {
+		return fmt.Sprintf("unknown (%d %v)", st, err)
+	}
+	var o struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(b, &o)
+	return o.Status
 }
 
 // stages reads orders' histories and returns, per step of the flow, how
@@ -336,46 +363,79 @@ func (w *watcher) slot(id string) chan time.Time {
 func (w *watcher) wait(id string) <-chan time.Time { return w.slot(id) }
 
 func (w *watcher) follow(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := w.open(ctx, url, "")
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("open the notification stream: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		res.Body.Close()
-		return fmt.Errorf("open the notification stream: HTTP %d", res.StatusCode)
-	}
 	go func() {
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "OrderStatusChanged" && strings.Contains(line, `"status":"shipped"`):
-				// Only the shipped ones are decoded: the client takes as
-				// little of the machine's CPU from the system as it can.
-				var d struct {
-					OrderID string `json:"orderId"`
-					Status  string `json:"status"`
+		last := ""
+		for {
+			last = w.read(body, last)
+			body.Close()
+			// The server dropped this client as too slow (or went away):
+			// reconnect from the last id, as a browser would.
+			for body = nil; body == nil && ctx.Err() == nil; {
+				if body, err = w.open(ctx, url, last); err != nil {
+					time.Sleep(100 * time.Millisecond)
 				}
-				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d) == nil && d.Status == "shipped" {
-					select {
-					case w.slot(d.OrderID) <- time.Now():
-					default: // told twice
-					}
-				}
-			case line == "":
-				event = ""
+			}
+			if ctx.Err() != nil {
+				return
 			}
 		}
 	}()
 	return nil
+}
+
+func (w *watcher) open(ctx context.Context, url, lastID string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("open the notification stream: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("open the notification stream: HTTP %d", res.StatusCode)
+	}
+	return res.Body, nil
+}
+
+// read tells the shipped orders it reads until the stream ends, and
+// returns the last id it saw.
+func (w *watcher) read(body io.Reader, last string) string {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			last = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && event == "OrderStatusChanged" && strings.Contains(line, `"status":"shipped"`):
+			// Only the shipped ones are decoded: the client takes as
+			// little of the machine's CPU from the system as it can.
+			var d struct {
+				OrderID string `json:"orderId"`
+				Status  string `json:"status"`
+			}
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d) == nil && d.Status == "shipped" {
+				select {
+				case w.slot(d.OrderID) <- time.Now():
+				default: // told twice
+				}
+			}
+		case line == "":
+			event = ""
+		}
+	}
+	return last
 }
