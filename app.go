@@ -140,6 +140,14 @@ func (a *App) connect() error {
 	}
 	if cfg.KafkaConsume {
 		a.transport, a.ingress = k, k
+		a.Metrics.WatchLag(func(ctx context.Context) ([]metrics.Lag, error) {
+			lags, err := k.Lag(ctx)
+			out := make([]metrics.Lag, len(lags))
+			for i, l := range lags {
+				out[i] = metrics.Lag(l)
+			}
+			return out, err
+		})
 		return nil
 	}
 	a.transport = notifyOver{Local: dispatch.Local{Router: a.Router, Notifier: k}, kafka: k}

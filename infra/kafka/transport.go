@@ -58,6 +58,7 @@ type Transport struct {
 	notifications *notificationsReader
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
+	lag           lagReader
 }
 
 // NewTransport makes the producer, which connects in the background; Start
@@ -69,7 +70,7 @@ func NewTransport(opts Options, log *slog.Logger) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Transport{opts: opts, producer: p, log: log}, nil
+	return &Transport{opts: opts, producer: p, log: log, lag: lagReader{brokers: opts.Brokers}}, nil
 }
 
 // Producer returns the transport's producer.
@@ -195,7 +196,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	if t.notifications != nil {
 		errs = append(errs, t.notifications.close())
 	}
-	errs = append(errs, t.producer.Close())
+	errs = append(errs, t.lag.close(), t.producer.Close())
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -179,5 +180,18 @@ func TestAnOrderIsTimedFromCreationToShippingOnceEvenWhenItsEventComesAgain(t *t
 		if n, sum := shippedCount(t, m); n != step.wantCount || sum != 1.5 {
 			t.Errorf("%s: %d observations summing %vs, want %d summing 1.5s", step.name, n, sum, step.wantCount)
 		}
+	}
+}
+
+func TestConsumerLagIsAGaugePerGroupTopicAndPartition(t *testing.T) {
+	m := metrics.New()
+	m.WatchLag(func(context.Context) ([]metrics.Lag, error) {
+		return []metrics.Lag{{Group: "g-mixed", Topic: "readytobake", Partition: 1, Records: 7}}, nil
+	})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	want := `cupcakes_kafka_consumer_lag{group="g-mixed",partition="1",topic="readytobake"} 7`
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, rec.Body.String())
 	}
 }

@@ -213,6 +213,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	m := metrics.New()
 	m.WatchStreams(func() int { return 0 })
 	m.WatchOutbox(noOutbox{})
+	m.WatchLag(func(context.Context) ([]metrics.Lag, error) {
+		return []metrics.Lag{{Group: "g", Topic: "t", Partition: 0, Records: 0}}, nil
+	})
 	m.ObserveEvent("mixed", events.TypeMixed, "handled", time.Millisecond)
 	m.ObserveRequest("GET /api/v1/orders", 200, time.Millisecond)
 	m.ObserveShipped(time.Second)
