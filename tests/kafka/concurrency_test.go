@@ -219,8 +219,10 @@ func TestConsumerDeadLettersAFailingOrderAfterItsRetriesWhileOtherOrdersProceed(
 	waitFor(t, "the commit past every event", func() bool { return committed(t, addr, "g-failing", "failing") == 10 })
 	stop()
 
-	if n := callsWhenOthersDone.Load(); n == 0 || n >= attempts {
-		t.Errorf("o-bad had %d attempts when the other orders were done; want them done while it retried", n)
+	// The other orders did not wait for o-bad's retries (they may even be
+	// done before its first attempt: its lane runs on its own).
+	if n := callsWhenOthersDone.Load(); n >= attempts {
+		t.Errorf("o-bad had %d attempts when the other orders were done; want them done before it was dead-lettered", n)
 	}
 	if !laterAfterDeadLetter.Load() {
 		t.Error("o-bad's later event ran before its failing one was dead-lettered")
