@@ -34,6 +34,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/broker"
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
 
 // recordsPerOrder is what one full order puts on Kafka: order.created,
@@ -103,7 +104,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin, err := build(work)
+	bin, err := runner.Build(work)
 	if err != nil {
 		return err
 	}

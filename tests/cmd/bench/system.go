@@ -12,30 +12,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
-
-// build compiles the runner, as a user's `make build` would.
-func build(work string) (string, error) {
-	root, err := runner.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(work, "cupcake-factory")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cupcake-factory")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // system is one running cupcake-factory and a client that places orders
 // over REST and watches them ship on the notification stream, as a shop

@@ -56,7 +56,7 @@ func run(clients, orders, extra int) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin, err := build(work)
+	bin, err := runner.Build(work)
 	if err != nil {
 		return err
 	}
@@ -177,19 +177,6 @@ func run(clients, orders, extra int) error {
 }
 
 // build compiles the runner, as a user would.
-func build(work string) (string, error) {
-	root, err := runner.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(work, "cupcake-factory")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cupcake-factory")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-}
 
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -35,23 +35,29 @@ func Binary(tb testing.TB) string {
 			buildErr = err
 			return
 		}
-		root, err := RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "cupcake-factory")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cupcake-factory")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binPath, buildErr = Build(dir)
 	})
 	if buildErr != nil {
 		tb.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// Build compiles cmd/cupcake-factory into dir, as `make build` would, and
+// returns the binary's path (also for the bench commands, which have no
+// testing.TB).
+func Build(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "cupcake-factory")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cupcake-factory")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // RepoRoot finds the product module's root: the nearest directory above
