@@ -90,7 +90,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.OrderID == "" {
-		in.OrderID = "o-" + uuid.NewString()[:13]
+		in.OrderID = "o-" + uuid.Must(uuid.NewV7()).String()
 	}
 	e, err := events.New(events.TypeOrderCreated, Source, in.OrderID, in)
 	if err != nil {
