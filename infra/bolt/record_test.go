@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -68,5 +69,64 @@ func TestAnOrderReadsBackAsItWasWritten(t *testing.T) {
 	r.Order.Outbox = got
 	if !reflect.DeepEqual(r.Order, o) {
 		t.Errorf("read back\n%+v\nwant\n%+v", r.Order, o)
+	}
+}
+
+// TestReservationsKeptInACustomerRecordByAnOlderVersionMoveToTheirBucket:
+// files written before reservations had their own bucket hold them inside
+// the customer's record; opening the file moves them, in the order they were
+// made, and the record no longer carries them.
+func TestReservationsKeptInACustomerRecordByAnOlderVersionMoveToTheirBucket(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := `{"customerId":"alice","name":"Alice","creditLimit":1000,"availableCredit":400,` +
+		`"reservations":[{"orderId":"o-9","amount":500},{"orderId":"o-1","amount":100}],` +
+		`"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketReservations); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCustomers).Put([]byte("alice"), []byte(old))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := []domain.Reservation{{OrderID: "o-9", Amount: 500}, {OrderID: "o-1", Amount: 100}}
+	c, err := s.Customer(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Reservations, want) || c.Available != 400 {
+		t.Errorf("reservations %+v, available %d; want %+v, 400", c.Reservations, c.Available, want)
+	}
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if raw := tx.Bucket(bucketCustomers).Get([]byte("alice")); bytes.Contains(raw, []byte("reservations")) {
+			t.Errorf("the record still holds reservations: %s", raw)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err = s.UpdateCustomer(t.Context(), "alice", func(c *domain.Customer) error {
+		c.Release("o-9")
+		return c.Reserve("o-2", 200)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []domain.Reservation{{OrderID: "o-1", Amount: 100}, {OrderID: "o-2", Amount: 200}}
+	if c, _ = s.Customer(t.Context(), "alice"); !reflect.DeepEqual(c.Reservations, want) || c.Available != 700 {
+		t.Errorf("after releasing one and reserving another: reservations %+v, available %d; want %+v, 700",
+			c.Reservations, c.Available, want)
 	}
 }

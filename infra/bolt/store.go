@@ -45,9 +45,14 @@ var (
 	bucketBySeq = []byte("bysequence")
 	// bucketByStatus: status, 0, sequence number → order id.
 	bucketByStatus = []byte("bystatus")
+	// bucketReservations: customer id, 0, order id → the reservation's
+	// sequence number and amount (8 bytes each). A customer's record
+	// stays the same size however many orders hold its credit, and a
+	// change to one reservation writes that one key.
+	bucketReservations = []byte("reservations")
 )
 
-var buckets = [][]byte{bucketCustomers, bucketOrders, bucketPending, bucketPlaces, bucketBySeq, bucketByStatus}
+var buckets = [][]byte{bucketCustomers, bucketOrders, bucketPending, bucketPlaces, bucketBySeq, bucketByStatus, bucketReservations}
 
 // Store keeps customers and orders (with their outboxes) in a bbolt file.
 type Store struct {
@@ -148,9 +153,14 @@ func (s *Store) readOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
 // initBuckets creates what is missing; a file written before the order
 // indexes existed gets them, its orders numbered by creation time.
 func initBuckets(tx *bbolt.Tx) error {
-	indexed := tx.Bucket(bucketPlaces) != nil
+	indexed, credited := tx.Bucket(bucketPlaces) != nil, tx.Bucket(bucketReservations) != nil
 	for _, b := range buckets {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if !credited {
+		if err := moveReservations(tx); err != nil {
 			return err
 		}
 	}
@@ -188,13 +198,38 @@ func (s *Store) Ping(context.Context) error {
 	return s.db.View(func(*bbolt.Tx) error { return nil })
 }
 
-// The domain types keep reservations and the outbox out of their JSON (the
-// API's answers); the records add them back for storage.
-type customerRecord struct {
-	domain.Customer
-	Reservations []domain.Reservation `json:"reservations"`
+// moveReservations moves the reservations that a file written before they
+// had their own bucket keeps inside each customer's record to the bucket.
+func moveReservations(tx *bbolt.Tx) error {
+	type legacyCustomer struct {
+		domain.Customer
+		Reservations []domain.Reservation `json:"reservations"`
+	}
+	var held []domain.Customer
+	err := tx.Bucket(bucketCustomers).ForEach(func(k, v []byte) error {
+		var r legacyCustomer
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode customer %s: %w", k, err)
+		}
+		if len(r.Reservations) > 0 {
+			r.Customer.Reservations = r.Reservations
+			held = append(held, r.Customer)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range held {
+		if err := putCustomer(tx, c, nil); err != nil {
+			return fmt.Errorf("move the reservations of customer %s: %w", c.ID, err)
+		}
+	}
+	return nil
 }
 
+// The domain types keep the outbox out of their JSON (the API's answers);
+// the record adds it back for storage.
 type orderRecord struct {
 	domain.Order
 	Outbox []messageRecord `json:"outbox,omitempty"`
@@ -231,16 +266,74 @@ func fromRecords(rs []messageRecord) ([]domain.Message, error) {
 	return out, nil
 }
 
-func getCustomer(tx *bbolt.Tx, id string) (c domain.Customer, err error) {
-	var r customerRecord
-	err = get(tx, bucketCustomers, id, "customer", &r)
-	r.Customer.Reservations = r.Reservations
-	return r.Customer, err
+// held is a reservation as stored: its sequence number keeps the order in
+// which the customer's reservations were made.
+type held struct {
+	seq uint64
+	domain.Reservation
 }
 
-func putCustomer(tx *bbolt.Tx, c domain.Customer) error {
-	if err := put(tx, bucketCustomers, c.ID, customerRecord{Customer: c, Reservations: c.Reservations}); err != nil {
+// getCustomer reads a customer with its reservations, and returns them also
+// as stored, for putCustomer to write only what changed.
+func getCustomer(tx *bbolt.Tx, id string) (domain.Customer, []held, error) {
+	var c domain.Customer
+	if err := get(tx, bucketCustomers, id, "customer", &c); err != nil {
+		return c, nil, err
+	}
+	prefix := append([]byte(id), 0)
+	var hs []held
+	cur := tx.Bucket(bucketReservations).Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if len(v) != 16 {
+			return c, nil, fmt.Errorf("decode reservation %q: %d bytes", k, len(v))
+		}
+		hs = append(hs, held{seq: binary.BigEndian.Uint64(v), Reservation: domain.Reservation{
+			OrderID: string(k[len(prefix):]), Amount: int64(binary.BigEndian.Uint64(v[8:]))}})
+	}
+	slices.SortFunc(hs, func(a, b held) int { return cmp.Compare(a.seq, b.seq) })
+	if len(hs) > 0 {
+		c.Reservations = make([]domain.Reservation, len(hs))
+		for i, h := range hs {
+			c.Reservations[i] = h.Reservation
+		}
+	}
+	return c, hs, nil
+}
+
+// putCustomer stores c: its record, and of its reservations those that
+// differ from was (as getCustomer read them). Its errors come after
+// writing, so they abort the transaction.
+func putCustomer(tx *bbolt.Tx, c domain.Customer, was []held) error {
+	if err := put(tx, bucketCustomers, c.ID, c); err != nil {
 		return abort{err}
+	}
+	b := tx.Bucket(bucketReservations)
+	stored := make(map[string]held, len(was))
+	for _, h := range was {
+		stored[h.OrderID] = h
+	}
+	key := func(order string) []byte { return append(append([]byte(c.ID), 0), order...) }
+	for _, r := range c.Reservations {
+		h, ok := stored[r.OrderID]
+		delete(stored, r.OrderID)
+		if ok && h.Amount == r.Amount {
+			continue
+		}
+		if !ok {
+			var err error
+			if h.seq, err = b.NextSequence(); err != nil {
+				return abort{err}
+			}
+		}
+		v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), h.seq), uint64(r.Amount))
+		if err := b.Put(key(r.OrderID), v); err != nil {
+			return abort{err}
+		}
+	}
+	for order := range stored {
+		if err := b.Delete(key(order)); err != nil {
+			return abort{err}
+		}
 	}
 	return nil
 }
@@ -410,7 +503,7 @@ func (s *Store) CreateCustomer(_ context.Context, c domain.Customer) (domain.Cus
 		if tx.Bucket(bucketCustomers).Get([]byte(c.ID)) != nil {
 			return domain.Errorf(domain.KindConflict, "customer %s already exists", c.ID)
 		}
-		return putCustomer(tx, c)
+		return putCustomer(tx, c, nil)
 	})
 	return c, err
 }
@@ -418,37 +511,30 @@ func (s *Store) CreateCustomer(_ context.Context, c domain.Customer) (domain.Cus
 // Customer returns a customer.
 func (s *Store) Customer(_ context.Context, id string) (c domain.Customer, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		c, err = getCustomer(tx, id)
+		c, _, err = getCustomer(tx, id)
 		return err
 	})
 	return c, err
 }
 
-// UpdateCustomer runs fn on a customer in one transaction.
-func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error) {
-	return update(s.w, id, getCustomer, putCustomer, fn, func(c *domain.Customer) {
-		c.Reservations = slices.Clone(c.Reservations)
-	})
-}
-
-// update is the unit of work: read, run fn on a copy (own gives it slices of its own)
-// and store the copy, all in one transaction; if fn fails
-// nothing is stored and the record as read is returned.
-func update[T any](w *writer, id string, get func(*bbolt.Tx, string) (T, error), put func(*bbolt.Tx, T) error,
-	fn func(*T) error, own func(*T)) (v T, err error) {
-	err = w.do(func(tx *bbolt.Tx) error {
-		if v, err = get(tx, id); err != nil {
+// UpdateCustomer runs fn on a copy of a customer and stores the copy, in one
+// transaction; if fn fails nothing is stored and the customer as read is
+// returned.
+func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (c domain.Customer, err error) {
+	err = s.w.do(func(tx *bbolt.Tx) error {
+		var was []held
+		if c, was, err = getCustomer(tx, id); err != nil {
 			return err
 		}
-		changed := v
-		own(&changed)
+		changed := c
+		changed.Reservations = slices.Clone(c.Reservations)
 		if err := fn(&changed); err != nil {
 			return err
 		}
-		v = changed
-		return put(tx, v)
+		c = changed
+		return putCustomer(tx, c, was)
 	})
-	return v, err
+	return c, err
 }
 
 // CreateOrder stores o unless it exists.
@@ -521,7 +607,19 @@ func (s *Store) UpdateOrder(_ context.Context, id string, fn func(*domain.Order)
 		}
 		return changed, nil
 	}
-	return update(s.w, id, s.txOrder, s.txPutOrder, fn, func(o *domain.Order) { *o = own(*o) })
+	var o domain.Order
+	err := s.w.do(func(tx *bbolt.Tx) (err error) {
+		if o, err = s.txOrder(tx, id); err != nil {
+			return err
+		}
+		changed := own(o)
+		if err := fn(&changed); err != nil {
+			return err
+		}
+		o = changed
+		return s.txPutOrder(tx, o)
+	})
+	return o, err
 }
 
 // Orders returns a page of orders in the order they were recorded, read
