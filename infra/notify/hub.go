@@ -88,14 +88,25 @@ type Hub struct {
 	// signal is closed, and replaced, at each notification: one close wakes
 	// every stream waiting for news.
 	signal chan struct{}
-	replay []Notification // the most recent, oldest first
-	size   int            // replay capacity
+	// replay holds the most recent notifications, by id: notification id
+	// is at replay[id % len(replay)]. A ring: publishing never moves the
+	// others.
+	replay []Notification
 }
 
-// NewHub returns a hub remembering the last replay notifications: a stream
-// that falls further behind than that is dropped.
+// NewHub returns a hub remembering the last replay notifications (at least
+// one): a stream that falls further behind than that is dropped.
 func NewHub(replay int) *Hub {
-	return &Hub{streams: map[*Stream]struct{}{}, signal: make(chan struct{}), size: replay}
+	return &Hub{streams: map[*Stream]struct{}{}, signal: make(chan struct{}), replay: make([]Notification, max(replay, 1))}
+}
+
+// oldest is the id of the oldest notification the replay buffer holds (the
+// next one's if it holds none).
+func (h *Hub) oldest() uint64 {
+	if size := uint64(len(h.replay)); h.next > size {
+		return h.next - size + 1
+	}
+	return 1
 }
 
 // Publish takes a status-changed event (the one notification the
@@ -126,15 +137,13 @@ func (h *Hub) Notify(_ context.Context, u events.OrderUpdate) {
 }
 
 func (h *Hub) publish(n Notification) {
+	data := encodeData(n) // before taking the lock: publishers do not queue behind each other's JSON
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
 	n.ID = h.next
-	n.frame = encode(n)
-	h.replay = append(h.replay, n)
-	if len(h.replay) > h.size {
-		h.replay = h.replay[len(h.replay)-h.size:]
-	}
+	n.frame = frame(n, data)
+	h.replay[n.ID%uint64(len(h.replay))] = n
 	if len(h.streams) == 0 {
 		return
 	}
@@ -142,7 +151,7 @@ func (h *Hub) publish(n Notification) {
 	// behind that what it has not sent is no longer there is too slow:
 	// drop it; it will reconnect and replay.
 	for s := range h.streams {
-		if h.next-s.cursor > uint64(h.size) {
+		if h.next-s.cursor > uint64(len(h.replay)) {
 			h.closeStreamLocked(s)
 		}
 	}
@@ -174,11 +183,17 @@ type Frame struct {
 	Bytes []byte
 }
 
-func encode(n Notification) *Frame {
+// encodeData is the JSON of a notification's data.
+func encodeData(n Notification) []byte {
 	data, err := json.Marshal(n.Data)
 	if err != nil { // a Payload always encodes; keep the stream well-formed if not
 		data = []byte("{}")
 	}
+	return data
+}
+
+// frame encodes n, whose data is already encoded.
+func frame(n Notification, data []byte) *Frame {
 	b := make([]byte, 0, len(data)+len(n.Name)+32)
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, n.ID, 10)
@@ -224,8 +239,8 @@ func (h *Hub) OpenStream(station string, lastID uint64, max int) (*Stream, error
 	s := &Stream{hub: h, station: station, cursor: h.next, done: make(chan struct{})}
 	if lastID > 0 && lastID < h.next {
 		s.cursor = lastID
-		if len(h.replay) > 0 && lastID < h.replay[0].ID-1 {
-			s.cursor = h.replay[0].ID - 1 // older ones are gone
+		if oldest := h.oldest(); lastID < oldest-1 {
+			s.cursor = oldest - 1 // older ones are gone
 		}
 	}
 	h.streams[s] = struct{}{}
@@ -273,12 +288,9 @@ func take[T any](s *Stream, buf []T, pick func(*Notification) T) ([]T, error) {
 	if s.closed {
 		return buf, ErrStreamClosed
 	}
-	if len(h.replay) > 0 && s.cursor < h.next {
-		first := h.replay[0].ID
-		for i := int(max(s.cursor+1, first) - first); i < len(h.replay); i++ {
-			if n := &h.replay[i]; wants(s.station, *n) {
-				buf = append(buf, pick(n))
-			}
+	for id := max(s.cursor+1, h.oldest()); id <= h.next; id++ {
+		if n := &h.replay[id%uint64(len(h.replay))]; wants(s.station, *n) {
+			buf = append(buf, pick(n))
 		}
 	}
 	s.cursor = h.next
