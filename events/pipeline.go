@@ -41,7 +41,11 @@ var Pipeline = []Step{
 }
 
 // Kitchen returns the kitchen steps, in the order an order passes them.
-func Kitchen() []Step {
+func Kitchen() []Step { return slices.Clone(kitchen) }
+
+// kitchen is Kitchen for this package's own lookups, which run on every
+// step of every order.
+var kitchen = func() []Step {
 	var out []Step
 	for _, s := range Pipeline {
 		if s.Records != "" {
@@ -49,7 +53,7 @@ func Kitchen() []Step {
 		}
 	}
 	return out
-}
+}()
 
 // FunctionNames returns the function names in pipeline order.
 func FunctionNames() []string {
@@ -92,7 +96,7 @@ func TopicOf(t string) string {
 // state its predecessor records.
 func WaitingFor(status string) (Step, bool) {
 	prev := StatusApproved
-	for _, s := range Kitchen() {
+	for _, s := range kitchen {
 		if status == prev {
 			return s, true
 		}

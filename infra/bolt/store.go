@@ -537,8 +537,13 @@ func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Cus
 	return c, err
 }
 
-// CreateOrder stores o unless it exists.
+// CreateOrder stores o unless it exists. It is encoded before it goes to
+// the writer, as UpdateOrder does.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {
+	raw, err := encodeOrder(o)
+	if err != nil {
+		return o, false, err
+	}
 	err = s.w.do(func(tx *bbolt.Tx) error {
 		existing, err := s.txOrder(tx, o.ID)
 		switch {
@@ -549,7 +554,7 @@ func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Or
 			return err
 		}
 		stored, created = o, true
-		return s.txPutOrder(tx, o)
+		return s.txPutEncoded(tx, o, raw)
 	})
 	return stored, created, err
 }

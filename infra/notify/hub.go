@@ -130,14 +130,17 @@ func (h *Hub) Notify(_ context.Context, u events.OrderUpdate) {
 		OrderID: u.OrderID, CustomerID: u.CustomerID, Status: u.Status, Previous: u.Previous,
 		By: u.By, Reason: u.Reason, Amount: u.Amount, Items: u.Items, At: u.At,
 	}
+	// Encoded once, for both notifications, before the lock is taken:
+	// publishers do not queue behind each other's JSON.
+	data := encodeData(p)
 	if step, ok := events.WaitingFor(u.Status); ok {
-		h.publish(Notification{Name: step.Inform, Station: step.Station, Data: p})
+		h.publish(Notification{Name: step.Inform, Station: step.Station, Data: p}, data)
 	}
-	h.publish(Notification{Name: OrderStatusChanged, Data: p})
+	h.publish(Notification{Name: OrderStatusChanged, Data: p}, data)
 }
 
-func (h *Hub) publish(n Notification) {
-	data := encodeData(n) // before taking the lock: publishers do not queue behind each other's JSON
+// publish stores n, whose data is encoded already, and wakes the streams.
+func (h *Hub) publish(n Notification, data []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.next++
@@ -184,8 +187,8 @@ type Frame struct {
 }
 
 // encodeData is the JSON of a notification's data.
-func encodeData(n Notification) []byte {
-	data, err := json.Marshal(n.Data)
+func encodeData(p Payload) []byte {
+	data, err := json.Marshal(p)
 	if err != nil { // a Payload always encodes; keep the stream well-formed if not
 		data = []byte("{}")
 	}
