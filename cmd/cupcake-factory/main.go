@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,7 +22,21 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
 )
 
+// gcPercent is the garbage collector's target when GOGC is not set: collect
+// when the heap has grown by 400 % since the last collection, not the
+// runtime's 100 %. The live heap is small (tens of MB: the recent orders
+// cached decoded, the notifications kept for replay) while every step of
+// every order allocates its JSON, so at full load the default spent about a
+// fifth of the CPU collecting (make bench: 1.6 ms of CPU per order against
+// 1.25 ms at 400). The price is a heap up to five times the live one,
+// about 110 MB at a thousand orders a second. GOGC and GOMEMLIMIT, if set,
+// are the runtime's, as always.
+const gcPercent = 400
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
