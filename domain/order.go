@@ -1,12 +1,15 @@
 package domain
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"github.com/cupcake-factory/cupcake-factory/events"
@@ -218,13 +221,19 @@ func (o *Order) end(t Transition) error {
 
 // Emit adds an event to the outbox.
 func (o *Order) Emit(e cloudevents.Event) error {
-	raw, err := e.MarshalJSON()
-	if err != nil {
+	buf := encoding.Get().(*bytes.Buffer)
+	defer encoding.Put(buf)
+	buf.Reset()
+	if err := event.WriteJson(&e, buf); err != nil {
 		return Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), o.ID, err)
 	}
-	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: string(raw), At: time.Now().UTC().Truncate(time.Millisecond)})
+	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: buf.String(), At: time.Now().UTC().Truncate(time.Millisecond)})
 	return nil
 }
+
+// encoding holds buffers for Emit: an event is encoded into one grown to
+// the size of events already, then copied once into its message.
+var encoding = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
 
 // Delivered removes the outbox messages with the given ids.
 func (o *Order) Delivered(ids ...string) {

@@ -130,3 +130,16 @@ func TestReservationsKeptInACustomerRecordByAnOlderVersionMoveToTheirBucket(t *t
 			c.Reservations, c.Available, want)
 	}
 }
+
+// TestAStringIsWrittenAsEncodingJSONWritesIt: the outbox encoder's fast path
+// for strings that need no escaping gives what encoding/json gives, and the
+// others go through encoding/json.
+func TestAStringIsWrittenAsEncodingJSONWritesIt(t *testing.T) {
+	for _, s := range []string{"", "m-1", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", `k="v"`, `a\b`,
+		"<script>&", "tab\there", "nul\x00", "café", "\u2028", "bad \xff utf-8", "del\x7f"} {
+		want, _ := json.Marshal(s)
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("appendString(%q) = %s; want x%s", s, got, want)
+		}
+	}
+}

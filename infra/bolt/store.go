@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -65,7 +66,23 @@ type Store struct {
 	// goroutine uses them.
 	written map[string]version
 	writes  uint64
+	// customers holds the customers the writer stored last, with their
+	// reservations as stored, and customersWritten those its current
+	// transaction stored (they join customers once it commits). A customer
+	// everybody orders from is read and changed many times a second; this
+	// spares reading its reservations back each time. Only the writer's
+	// goroutine uses them; readers read the file.
+	customers, customersWritten map[string]customerVersion
 }
+
+// customerVersion is a customer as the writer stored it.
+type customerVersion struct {
+	c    domain.Customer
+	held []held
+}
+
+// customerCacheSize bounds the customers the writer keeps.
+const customerCacheSize = 1024
 
 var _ domain.Store = (*Store)(nil)
 
@@ -90,7 +107,8 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init embedded store %s: %w", path, err)
 	}
-	s := &Store{db: db, cache: newOrderCache(), written: map[string]version{}}
+	s := &Store{db: db, cache: newOrderCache(), written: map[string]version{},
+		customers: map[string]customerVersion{}, customersWritten: map[string]customerVersion{}}
 	s.w = newWriter(db, s.committed)
 	return s, nil
 }
@@ -103,6 +121,18 @@ func (s *Store) committed(ok bool) {
 		s.cache.put(s.written)
 	}
 	clear(s.written)
+	if ok {
+		for id, v := range s.customersWritten {
+			if _, cached := s.customers[id]; !cached && len(s.customers) >= customerCacheSize {
+				for old := range s.customers { // any one
+					delete(s.customers, old)
+					break
+				}
+			}
+			s.customers[id] = v
+		}
+	}
+	clear(s.customersWritten)
 }
 
 // txOrder reads an order inside the writer's transaction: as an earlier
@@ -221,7 +251,7 @@ func moveReservations(tx *bbolt.Tx) error {
 		return err
 	}
 	for _, c := range held {
-		if err := putCustomer(tx, c, nil); err != nil {
+		if _, err := putCustomer(tx, c, nil); err != nil {
 			return fmt.Errorf("move the reservations of customer %s: %w", c.ID, err)
 		}
 	}
@@ -266,6 +296,33 @@ func fromRecords(rs []messageRecord) ([]domain.Message, error) {
 	return out, nil
 }
 
+// txCustomer reads a customer inside the writer's transaction: as an
+// earlier unit of work of the same transaction stored it, else as the
+// writer last stored it, else from the file. The customer returned has a
+// list of reservations of its own.
+func (s *Store) txCustomer(tx *bbolt.Tx, id string) (domain.Customer, []held, error) {
+	v, ok := s.customersWritten[id]
+	if !ok {
+		v, ok = s.customers[id]
+	}
+	if !ok {
+		return getCustomer(tx, id)
+	}
+	v.c.Reservations = slices.Clone(v.c.Reservations)
+	return v.c, v.held, nil
+}
+
+// txPutCustomer stores a customer in the writer's transaction.
+func (s *Store) txPutCustomer(tx *bbolt.Tx, c domain.Customer, was []held) error {
+	held, err := putCustomer(tx, c, was)
+	if err != nil {
+		return err
+	}
+	c.Reservations = slices.Clone(c.Reservations)
+	s.customersWritten[c.ID] = customerVersion{c: c, held: held}
+	return nil
+}
+
 // held is a reservation as stored: its sequence number keeps the order in
 // which the customer's reservations were made.
 type held struct {
@@ -301,11 +358,12 @@ func getCustomer(tx *bbolt.Tx, id string) (domain.Customer, []held, error) {
 }
 
 // putCustomer stores c: its record, and of its reservations those that
-// differ from was (as getCustomer read them). Its errors come after
-// writing, so they abort the transaction.
-func putCustomer(tx *bbolt.Tx, c domain.Customer, was []held) error {
+// differ from was (as getCustomer read them). It returns c's reservations
+// as now stored. Its errors come after writing, so they abort the
+// transaction.
+func putCustomer(tx *bbolt.Tx, c domain.Customer, was []held) ([]held, error) {
 	if err := put(tx, bucketCustomers, c.ID, c); err != nil {
-		return abort{err}
+		return nil, abort{err}
 	}
 	b := tx.Bucket(bucketReservations)
 	stored := make(map[string]held, len(was))
@@ -313,29 +371,33 @@ func putCustomer(tx *bbolt.Tx, c domain.Customer, was []held) error {
 		stored[h.OrderID] = h
 	}
 	key := func(order string) []byte { return append(append([]byte(c.ID), 0), order...) }
+	now := make([]held, 0, len(c.Reservations))
 	for _, r := range c.Reservations {
 		h, ok := stored[r.OrderID]
 		delete(stored, r.OrderID)
 		if ok && h.Amount == r.Amount {
+			now = append(now, h)
 			continue
 		}
 		if !ok {
 			var err error
 			if h.seq, err = b.NextSequence(); err != nil {
-				return abort{err}
+				return nil, abort{err}
 			}
 		}
+		h.Reservation = r
+		now = append(now, h)
 		v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), h.seq), uint64(r.Amount))
 		if err := b.Put(key(r.OrderID), v); err != nil {
-			return abort{err}
+			return nil, abort{err}
 		}
 	}
 	for order := range stored {
 		if err := b.Delete(key(order)); err != nil {
-			return abort{err}
+			return nil, abort{err}
 		}
 	}
-	return nil
+	return now, nil
 }
 
 func getOrder(tx *bbolt.Tx, id string) (domain.Order, error) {
@@ -420,20 +482,24 @@ func statusKey(status string, seq uint64) []byte {
 // written by hand, each event as the JSON it already is: json.Marshal would
 // scan and compact every event again on every write of the order.
 func encodeOrder(o domain.Order) ([]byte, error) {
-	head, err := json.Marshal(o) // everything but the outbox (json:"-")
-	if err != nil {
+	buf := heads.Get().(*bytes.Buffer)
+	defer heads.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(o); err != nil { // everything but the outbox (json:"-")
 		return nil, fmt.Errorf("encode order %s: %w", o.ID, err)
 	}
-	if len(o.Outbox) == 0 {
-		return head, nil
-	}
+	head := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	size := len(head) + 16
 	for _, m := range o.Outbox {
 		size += len(m.Event) + 192
 	}
 	b := make([]byte, 0, size)
+	if len(o.Outbox) == 0 {
+		return append(b, head...), nil
+	}
 	b = append(b, head[:len(head)-1]...) // without its closing brace
 	b = append(b, `,"outbox":[`...)
+	var err error
 	for i, m := range o.Outbox {
 		if i > 0 {
 			b = append(b, ',')
@@ -473,9 +539,19 @@ func appendMessage(b []byte, m domain.Message) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// heads holds buffers for encodeOrder, grown to the size of orders already.
+var heads = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 4096)) }}
+
+// appendString appends s as a JSON string: as it is between quotes if it
+// needs no escaping (ids, trace contexts), else as encoding/json writes it.
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always encodes
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 func get(tx *bbolt.Tx, bucket []byte, id, what string, v any) error {
@@ -503,7 +579,7 @@ func (s *Store) CreateCustomer(_ context.Context, c domain.Customer) (domain.Cus
 		if tx.Bucket(bucketCustomers).Get([]byte(c.ID)) != nil {
 			return domain.Errorf(domain.KindConflict, "customer %s already exists", c.ID)
 		}
-		return putCustomer(tx, c, nil)
+		return s.txPutCustomer(tx, c, nil)
 	})
 	return c, err
 }
@@ -523,7 +599,7 @@ func (s *Store) Customer(_ context.Context, id string) (c domain.Customer, err e
 func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Customer) error) (c domain.Customer, err error) {
 	err = s.w.do(func(tx *bbolt.Tx) error {
 		var was []held
-		if c, was, err = getCustomer(tx, id); err != nil {
+		if c, was, err = s.txCustomer(tx, id); err != nil {
 			return err
 		}
 		changed := c
@@ -532,7 +608,7 @@ func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Cus
 			return err
 		}
 		c = changed
-		return putCustomer(tx, c, was)
+		return s.txPutCustomer(tx, c, was)
 	})
 	return c, err
 }
