@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -141,5 +142,53 @@ func TestAStringIsWrittenAsEncodingJSONWritesIt(t *testing.T) {
 		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
 			t.Errorf("appendString(%q) = %s; want x%s", s, got, want)
 		}
+	}
+}
+
+// TestACustomerChangeRolledBackIsNotRemembered: the writer remembers the
+// customers it stored only once their transaction committed; a change in a
+// transaction that rolled back is read neither from the file nor from the
+// writer's memory.
+func TestACustomerChangeRolledBackIsNotRemembered(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.CreateCustomer(ctx, domain.Customer{ID: "alice", Name: "Alice", CreditLimit: 1000, Available: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateCustomer(ctx, "alice", func(c *domain.Customer) error { return c.Reserve("o-1", 100) }); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk full, say")
+	err = s.w.do(func(tx *bbolt.Tx) error {
+		c, was, err := s.txCustomer(tx, "alice")
+		if err != nil {
+			return err
+		}
+		c.Release("o-1")
+		if err := c.Reserve("o-2", 900); err != nil {
+			return err
+		}
+		if err := s.txPutCustomer(tx, c, was); err != nil {
+			return err
+		}
+		return abort{boom}
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("the unit of work: %v; want %v", err, boom)
+	}
+	want := []domain.Reservation{{OrderID: "o-1", Amount: 100}}
+	c, err := s.UpdateCustomer(ctx, "alice", func(*domain.Customer) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Reservations, want) || c.Available != 900 {
+		t.Errorf("the writer reads reservations %+v, available %d; want %+v, 900", c.Reservations, c.Available, want)
+	}
+	if c, _ = s.Customer(ctx, "alice"); !reflect.DeepEqual(c.Reservations, want) || c.Available != 900 {
+		t.Errorf("the file holds reservations %+v, available %d; want %+v, 900", c.Reservations, c.Available, want)
 	}
 }
