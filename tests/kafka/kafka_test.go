@@ -75,6 +75,50 @@ func waitFinal(t *testing.T, p *runner.Process, ids []string, timeout time.Durat
 	}
 }
 
+// checkExactlyOnce checks the orders of l: none went through a state
+// twice, exactly shipped of them shipped, and customer holds exactly what
+// they cost.
+func checkExactlyOnce(t *testing.T, p *runner.Process, l listed, customer string, shipped int) {
+	t.Helper()
+	var n int
+	var reserved int64
+	for _, o := range l.Orders {
+		if o.Status == "shipped" {
+			n++
+			reserved += o.Amount
+		}
+		seen := map[string]bool{}
+		for _, h := range o.History {
+			if seen[h.Status] {
+				t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
+			}
+			seen[h.Status] = true
+		}
+	}
+	if n != shipped {
+		t.Errorf("%d shipped, want exactly %d", n, shipped)
+	}
+	c := e2e.GetCustomer(t, p, customer)
+	if c.AvailableCredit != c.CreditLimit-reserved || c.AvailableCredit < 0 {
+		t.Errorf("%s: limit %d available %d, shipped orders took %d", customer, c.CreditLimit, c.AvailableCredit, reserved)
+	}
+}
+
+// waitShipped waits until at least n orders have shipped.
+func waitShipped(t *testing.T, p *runner.Process, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var l listed
+		p.Get(t, "/api/v1/orders?status=shipped&limit=1000").JSON(t, &l)
+		if len(l.Orders) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d orders shipped in 30s:\n%s", len(l.Orders), n, p.Log())
+		}
+	}
+}
+
 // orderRecord is a binary-mode CloudEvent record as a plain Kafka client
 // writes it: ce_ headers, JSON value, order id as key.
 func orderRecord(id, customer string, quantity int) *sarama.ProducerMessage {
@@ -298,41 +342,10 @@ func TestAProcessStoppedMidStreamLeavesEveryOrderFinalWithCreditReservedOnce(t *
 			}
 			broker.Produce(t, addr, msgs...)
 			// Let part of the stream through, then stop the process.
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				var l listed
-				p.Get(t, "/api/v1/orders?status=shipped&limit=1000").JSON(t, &l)
-				if len(l.Orders) >= 10 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("nothing shipped:\n%s", p.Log())
-				}
-			}
+			waitShipped(t, p, 10)
 			tt.stop(p)
 			p.Restart()
-			l := waitFinal(t, p, ids, 60*time.Second)
-			var shipped int
-			var reserved int64
-			for _, o := range l.Orders {
-				if o.Status == "shipped" {
-					shipped++
-					reserved += o.Amount
-				}
-				seen := map[string]bool{}
-				for _, h := range o.History {
-					if seen[h.Status] {
-						t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
-					}
-					seen[h.Status] = true
-				}
-			}
-			if shipped != 100 {
-				t.Errorf("%d shipped, want exactly the 100 the credit covers", shipped)
-			}
-			c := e2e.GetCustomer(t, p, "dora")
-			if c.AvailableCredit != c.CreditLimit-reserved || c.AvailableCredit < 0 {
-				t.Errorf("dora: limit %d available %d, shipped orders took %d", c.CreditLimit, c.AvailableCredit, reserved)
-			}
+			checkExactlyOnce(t, p, waitFinal(t, p, ids, 60*time.Second), "dora", 100) // the 100 the credit covers
 		})
 	}
 }

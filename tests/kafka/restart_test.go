@@ -10,37 +10,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/tests/e2e"
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/broker"
-	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
-
-// checkExactlyOnce checks the orders of l: none went through a state
-// twice, exactly shipped of them shipped, and customer holds exactly what
-// they cost.
-func checkExactlyOnce(t *testing.T, p *runner.Process, l listed, customer string, shipped int) {
-	t.Helper()
-	var n int
-	var reserved int64
-	for _, o := range l.Orders {
-		if o.Status == "shipped" {
-			n++
-			reserved += o.Amount
-		}
-		seen := map[string]bool{}
-		for _, h := range o.History {
-			if seen[h.Status] {
-				t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
-			}
-			seen[h.Status] = true
-		}
-	}
-	if n != shipped {
-		t.Errorf("%d shipped, want exactly %d", n, shipped)
-	}
-	c := e2e.GetCustomer(t, p, customer)
-	if c.AvailableCredit != c.CreditLimit-reserved || c.AvailableCredit < 0 {
-		t.Errorf("%s: limit %d available %d, shipped orders took %d", customer, c.CreditLimit, c.AvailableCredit, reserved)
-	}
-}
 
 // TestABrokerRestartedMidStreamLosesNothing restarts Apache Kafka on the
 // same data while orders flow, gracefully and by kill -9: the process stays
@@ -70,16 +40,7 @@ func TestABrokerRestartedMidStreamLosesNothing(t *testing.T) {
 				msgs = append(msgs, orderRecord(id, "dora", 1))
 			}
 			broker.Produce(t, k.Addr, msgs...)
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-				var l listed
-				p.Get(t, "/api/v1/orders?status=shipped").JSON(t, &l)
-				if len(l.Orders) >= 10 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("nothing shipped:\n%s", p.Log())
-				}
-			}
+			waitShipped(t, p, 10)
 			began := time.Now()
 			tt.restart(k)
 			t.Logf("broker back after %s", time.Since(began).Round(time.Millisecond))
