@@ -27,35 +27,8 @@ if [[ ! -x "$venv/bin/schemathesis" ]] || ! "$venv/bin/schemathesis" --version 2
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-(cd "$root" && $GO build -o "$work/cupcake-factory" ./cmd/cupcake-factory)
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
-mkdir -p "$work/data"
-LISTEN_ADDRESS="127.0.0.1:$port" DATA_DIR="$work/data" LOG_LEVEL=WARN "$work/cupcake-factory" >"$work/server.log" 2>&1 &
-pid=$!
-ready=""
-for _ in $(seq 1 100); do
-  if ! kill -0 "$pid" 2>/dev/null; then break; fi
-  if curl -fsS "$base/health/readiness" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.1
-done
-if [[ -z "$ready" ]]; then
-  echo "run.sh: the server did not become ready on $base; its log:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+. "$here/../lib/runner.sh"
+runner_start "$work/server.log" LOG_LEVEL=WARN
 
 # The live notification stream never ends by design: schemathesis would
 # wait on it until its timeout. tests/e2e and the browser test cover it.

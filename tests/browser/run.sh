@@ -29,55 +29,19 @@ if [[ ! -d "$here/node_modules/playwright-core" ]]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-(cd "$root" && $GO build -o "$work/cupcake-factory" ./cmd/cupcake-factory)
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null ||
-    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
+. "$here/../lib/runner.sh"
 
 # run_once LABEL TOKEN: a fresh server (authentication on when TOKEN is set:
 # one token with the shop and staff roles, as a kitchen tablet would have)
 # and the test file against it.
 run_once() {
-  local label="$1" token="$2" port base status=0
-  port="$(free_port)"
-  base="http://127.0.0.1:$port"
-  rm -rf "$work/data" && mkdir -p "$work/data"
-  local auth=""
+  local label="$1" token="$2" status=0 auth=""
   if [[ -n "$token" ]]; then auth="shop:$token,staff:$token"; fi
-  LISTEN_ADDRESS="127.0.0.1:$port" DATA_DIR="$work/data" KITCHEN_MODE=manual AUTH_TOKENS="$auth" \
-    "$work/cupcake-factory" >"$work/server-$label.log" 2>&1 &
-  pid=$!
-
-  local ready=""
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    if curl -fsS "$base/health/readiness" >/dev/null 2>&1; then ready=1; break; fi
-    sleep 0.1
-  done
-  if [[ -z "$ready" ]]; then
-    echo "run.sh: the server did not become ready on $base; its log:" >&2
-    cat "$work/server-$label.log" >&2
-    return 1
-  fi
+  runner_start "$work/server-$label.log" KITCHEN_MODE=manual AUTH_TOKENS="$auth" || return 1
 
   echo "run.sh: the kitchen UI with authentication $label"
   (cd "$here" && BASE_URL="$base" CHROMIUM="$CHROMIUM" AUTH_TOKEN="$token" node --test --test-reporter=spec kitchen.test.mjs) || status=$?
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+  runner_stop
   if [[ $status -ne 0 ]]; then
     echo "run.sh: browser test with authentication $label failed; the server log:" >&2
     tail -n 50 "$work/server-$label.log" >&2
