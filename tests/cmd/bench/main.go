@@ -194,19 +194,19 @@ func pipeline(r *report, bin, dir, name string, o options, env []string) (float6
 	if _, _, _, err := s.saturate("bench", 2*o.inFlight, o.inFlight); err != nil {
 		return 0, fmt.Errorf("%s warm-up: %w", name, err)
 	}
-	cpu0, cpuErr := cpuTime(s.cmd.Process.Pid)
+	cpu0, cpuErr := cpuTime(s.srv.Pid())
 	took, lat, _, err := s.saturate("bench", o.orders, o.inFlight)
 	if err != nil {
 		return 0, fmt.Errorf("%s saturated: %w", name, err)
 	}
-	cpu1, err := cpuTime(s.cmd.Process.Pid)
+	cpu1, err := cpuTime(s.srv.Pid())
 	if n := s.missed.Load(); n > 0 {
 		r.add("%-9s note: %d shipped orders were found by asking for them: the stream had dropped this client as too slow", name, n)
 	}
 	ops := float64(o.orders) / took.Seconds()
 	r.add("%-9s %d orders, %d in flight: %6.0f orders/s   e2e p50 %8s  p99 %8s", name, o.orders, o.inFlight, ops, pct(lat, 50), pct(lat, 99))
 	if cpuErr == nil && err == nil {
-		r.add("%-9s   the system's CPU time per order, saturated: %s", name, ((cpu1-cpu0)/time.Duration(o.orders)).Round(time.Microsecond))
+		r.add("%-9s   the system's CPU time per order, saturated: %s", name, ((cpu1 - cpu0) / time.Duration(o.orders)).Round(time.Microsecond))
 	}
 	lat, ids, err := s.offer("bench", o.rate, o.offerFor)
 	if err != nil {

@@ -2,21 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
 )
 
 // system is one running cupcake-factory and a client that places orders
@@ -27,9 +23,7 @@ type system struct {
 	mu      sync.Mutex
 	times   map[string]timing // by order id
 	base    string
-	cmd     *exec.Cmd
-	log     bytes.Buffer
-	exited  chan struct{}
+	srv     *runner.Server
 	client  *http.Client
 	shipped *watcher
 	cancel  context.CancelFunc
@@ -39,43 +33,27 @@ type system struct {
 // when the stream said it had shipped.
 type timing struct{ start, accepted, seen time.Time }
 
-// start runs bin with env on a free loopback port, waits until it is ready,
-// and opens the notification stream.
+// start runs bin with env (KEY=value) on a free loopback port, waits until
+// it is ready, and opens the notification stream.
 func start(bin, dataDir string, env ...string) (*system, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := runner.FreeAddress()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &system{base: "http://" + addr, exited: make(chan struct{}), shipped: newWatcher(), times: map[string]timing{},
-		client: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
-	s.cmd = exec.Command(bin)
-	s.cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"LISTEN_ADDRESS=" + addr, "DATA_DIR=" + dataDir, "LOG_LEVEL=ERROR",
-	}, env...)
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
+	vars := map[string]string{"LISTEN_ADDRESS": addr, "DATA_DIR": dataDir, "LOG_LEVEL": "ERROR"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	srv, err := runner.Exec(bin, vars)
+	if err != nil {
 		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
-		default:
-		}
-		if res, err := http.Get(s.base + "/health/readiness"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, errors.New("cupcake-factory was not ready within 60 s")
-		}
+	s := &system{base: "http://" + addr, srv: srv, shipped: newWatcher(), times: map[string]timing{},
+		client: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	if err := srv.WaitReady(s.base, 60*time.Second); err != nil {
+		srv.Stop()
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -90,13 +68,7 @@ func (s *system) stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.srv.Stop()
 }
 
 func (s *system) do(method, path, body string) ([]byte, int, error) {
@@ -166,8 +138,8 @@ func (s *system) placeOrder(customer string) (string, time.Duration, error) {
 			}
 		case <-deadline:
 			return a.OrderID, 0, fmt.Errorf("order %s did not ship within 2 minutes (it is %s)", a.OrderID, s.status(a.OrderID))
-		case <-s.exited:
-			return a.OrderID, 0, fmt.Errorf("cupcake-factory exited:\n%s", s.log.String())
+		case <-s.srv.Done():
+			return a.OrderID, 0, fmt.Errorf("cupcake-factory exited:\n%s", s.srv.Log())
 		}
 	}
 }

@@ -14,7 +14,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,14 +23,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/runner"
@@ -60,7 +57,7 @@ func run(clients, orders, extra int) error {
 	if err != nil {
 		return err
 	}
-	addr, err := freeAddr()
+	addr, err := runner.FreeAddress()
 	if err != nil {
 		return err
 	}
@@ -68,10 +65,10 @@ func run(clients, orders, extra int) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	base := "http://" + addr
 	fmt.Printf("ssebench: cupcake-factory pid %d on %s, MAX_SSE_CLIENTS=%d, %d orders per measurement, %d cores\n\n",
-		srv.cmd.Process.Pid, addr, clients, orders, numCPU())
+		srv.Pid(), addr, clients, orders, numCPU())
 
 	c := &http.Client{Timeout: 30 * time.Second}
 	if res, body, err := do(c, http.MethodPost, base+"/api/v1/customers", `{"customerId":"bench","name":"Bench","creditLimit":1000000000}`); err != nil || res.StatusCode != http.StatusCreated {
@@ -82,12 +79,12 @@ func run(clients, orders, extra int) error {
 			return err
 		}
 	}
-	rssIdle := rss(srv.pid())
+	rssIdle := rss(srv.Pid())
 	without, err := measure(c, base, orders)
 	if err != nil {
 		return err
 	}
-	rssBefore := rss(srv.pid())
+	rssBefore := rss(srv.Pid())
 
 	fmt.Printf("opening %d notification streams…\n", clients)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,7 +94,7 @@ func run(clients, orders, extra int) error {
 		return err
 	}
 	time.Sleep(time.Second)
-	rssWithIdle := rss(srv.pid())
+	rssWithIdle := rss(srv.Pid())
 
 	refused, retryAfter, err := tryBeyondCap(addr, extra)
 	if err != nil {
@@ -110,15 +107,15 @@ func run(clients, orders, extra int) error {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // let the last frames arrive
-	rssWith := rss(srv.pid())
-	hwm := hwm(srv.pid())
+	rssWith := rss(srv.Pid())
+	hwm := hwm(srv.Pid())
 	perClient := float64(fleet.bytes.Load()-received) / float64(clients)
 	dropped := fleet.ended.Load()
 
 	fmt.Printf("closing the streams…\n")
 	cancel()
 	fleet.wait()
-	after, rssAfter := settle(srv.pid())
+	after, rssAfter := settle(srv.Pid())
 	streamsLeft, err := streamsOpen(c, base)
 	if err != nil {
 		return err
@@ -134,10 +131,10 @@ func run(clients, orders, extra int) error {
 		return err
 	}
 	time.Sleep(time.Second)
-	rssSecond := rss(srv.pid())
+	rssSecond := rss(srv.Pid())
 	cancel2()
 	fleet2.wait()
-	_, rssAfter2 := settle(srv.pid())
+	_, rssAfter2 := settle(srv.Pid())
 
 	p50w, p50c := pct(without, 50), pct(with, 50)
 	ratio := float64(p50c) / float64(p50w)
@@ -176,65 +173,21 @@ func run(clients, orders, extra int) error {
 	return nil
 }
 
-// build compiles the runner, as a user would.
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// start runs the server on addr with authentication on and the stream cap
+// at clients, and waits until it is ready.
+func start(bin, work, addr string, clients int) (*runner.Server, error) {
+	srv, err := runner.Exec(bin, map[string]string{
+		"LISTEN_ADDRESS": addr, "DATA_DIR": filepath.Join(work, "data"), "LOG_LEVEL": "WARN",
+		"AUTH_TOKENS": "admin:" + token, "MAX_SSE_CLIENTS": strconv.Itoa(clients),
+	})
 	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-type server struct {
-	cmd  *exec.Cmd
-	log  bytes.Buffer
-	done chan struct{}
-}
-
-func (s *server) pid() int { return s.cmd.Process.Pid }
-
-func start(bin, work, addr string, clients int) (*server, error) {
-	s := &server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin)
-	s.cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"LISTEN_ADDRESS=" + addr, "DATA_DIR=" + filepath.Join(work, "data"), "LOG_LEVEL=WARN",
-		"AUTH_TOKENS=admin:" + token, "MAX_SSE_CLIENTS=" + strconv.Itoa(clients),
-	}
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("the server exited:\n%s", s.log.String())
-		default:
-		}
-		if res, err := http.Get("http://" + addr + "/health/readiness"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := srv.WaitReady("http://"+addr, 20*time.Second); err != nil {
+		srv.Stop()
+		return nil, err
 	}
-	s.stop()
-	return nil, errors.New("the server was not ready in time")
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	return srv, nil
 }
 
 func do(c *http.Client, method, url, body string) (*http.Response, []byte, error) {

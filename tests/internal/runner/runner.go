@@ -83,22 +83,120 @@ func RepoRoot() (string, error) {
 // FreeAddr returns a loopback address with a port free right now.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreeAddress()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
-// Process is a running cupcake-factory.
-type Process struct {
-	URL  string
-	Env  map[string]string
+// FreeAddress is FreeAddr without a test (the bench commands).
+func FreeAddress() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Server is a running cupcake-factory, started without a test around it
+// (the bench commands use it as it is; tests use it through Process).
+type Server struct {
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan struct{}
-	tb   testing.TB
+}
+
+// Exec runs bin with env on top of a clean environment holding only PATH
+// and HOME, its output kept for Log.
+func Exec(bin string, env map[string]string) (*Server, error) {
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	s := &Server{cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	return s, nil
+}
+
+// WaitReady waits until the server at url reports ready; an error if it
+// exits or is not ready within the time given.
+func (s *Server) WaitReady(url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("cupcake-factory exited at start:\n%s", s.Log())
+		default:
+		}
+		if resp, err := http.Get(url + "/health/readiness"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	status, body := readiness(url)
+	return fmt.Errorf("cupcake-factory not ready in %s (readiness %d %s):\n%s", within, status, body, s.Log())
+}
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Done is closed once the server has exited.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stop sends SIGTERM and waits for the server to exit (killing it after
+// 15 s); stopping one that has exited does nothing.
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+}
+
+// Kill ends the server at once, as a crash would.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Log returns what the server wrote so far.
+func (s *Server) Log() string { return s.log.String() }
+
+// readiness returns the status and body of url's /health/readiness;
+// status 0 if nothing answers.
+func readiness(url string) (int, string) {
+	resp, err := http.Get(url + "/health/readiness")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Process is a running cupcake-factory in a test.
+type Process struct {
+	URL string
+	Env map[string]string
+	srv *Server // nil once stopped
+	log string  // what the last server wrote, once stopped
+	tb  testing.TB
 }
 
 // Start runs the binary with env (on top of a clean environment holding
@@ -131,10 +229,13 @@ func (p *Process) start() {
 	p.WaitReady(20 * time.Second)
 }
 
-// Exited reports whether the process has ended by itself.
+// Exited reports whether the process has ended (by itself, or stopped).
 func (p *Process) Exited() bool {
+	if p.srv == nil {
+		return true
+	}
 	select {
-	case <-p.done:
+	case <-p.srv.Done():
 		return true
 	default:
 		return false
@@ -143,82 +244,42 @@ func (p *Process) Exited() bool {
 
 // Readiness returns the status and body of /health/readiness; status 0 if
 // the process does not answer.
-func (p *Process) Readiness() (int, string) {
-	resp, err := http.Get(p.URL + "/health/readiness")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func (p *Process) Readiness() (int, string) { return readiness(p.URL) }
 
 func (p *Process) launch() {
 	p.tb.Helper()
-	cmd := exec.Command(Binary(p.tb))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range p.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p.log = &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if err := cmd.Start(); err != nil {
+	srv, err := Exec(Binary(p.tb), p.Env)
+	if err != nil {
 		p.tb.Fatal(err)
 	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	p.srv = srv
 }
 
 // WaitReady waits until the process reports ready, failing the test if it
 // exits or is not ready within the time given.
 func (p *Process) WaitReady(within time.Duration) {
 	p.tb.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			p.tb.Fatalf("cupcake-factory exited at start:\n%s", p.log.String())
-		default:
-		}
-		if resp, err := http.Get(p.URL + "/health/readiness"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := p.srv.WaitReady(p.URL, within); err != nil {
+		p.tb.Fatal(err)
 	}
-	status, body := p.Readiness()
-	p.tb.Fatalf("cupcake-factory not ready in %s (readiness %d %s):\n%s", within, status, body, p.log.String())
 }
 
 // Stop sends SIGTERM and waits for the process to exit.
 func (p *Process) Stop() {
-	if p.cmd == nil {
+	if p.srv == nil {
 		return
 	}
-	select {
-	case <-p.done:
-	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	p.cmd = nil
+	p.srv.Stop()
+	p.log, p.srv = p.srv.Log(), nil
 }
 
 // Kill ends the process at once, as a crash would.
 func (p *Process) Kill() {
-	if p.cmd == nil {
+	if p.srv == nil {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.cmd = nil
+	p.srv.Kill()
+	p.log, p.srv = p.srv.Log(), nil
 }
 
 // Restart stops the process and starts it again with the same environment.
@@ -228,8 +289,14 @@ func (p *Process) Restart() {
 	p.start()
 }
 
-// Log returns what the process wrote so far.
-func (p *Process) Log() string { return p.log.String() }
+// Log returns what the process wrote so far (the last run of it, once
+// stopped).
+func (p *Process) Log() string {
+	if p.srv == nil {
+		return p.log
+	}
+	return p.srv.Log()
+}
 
 // Response is an HTTP answer.
 type Response struct {
