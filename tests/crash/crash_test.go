@@ -139,48 +139,13 @@ func placeUntilAcknowledged(t *testing.T, p *runner.Process, id string) bool {
 // that no step happened twice and the credit held is what shipped costs.
 func checkOrders(t *testing.T, p *runner.Process, acked []string, within time.Duration) map[string]e2e.Order {
 	t.Helper()
-	orders := map[string]e2e.Order{}
-	deadline := time.Now().Add(within)
-	for {
-		var l struct{ Orders []e2e.Order }
-		p.Get(t, "/api/v1/orders?limit=1000").JSON(t, &l)
-		clear(orders)
-		for _, o := range l.Orders {
-			orders[o.OrderID] = o
-		}
-		var open []string
-		for _, id := range acked {
-			if o := orders[id]; o.Status != "shipped" && o.Status != "cancelled" {
-				open = append(open, id+"="+o.Status)
-			}
-		}
-		if len(open) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged orders not final after %s, e.g. %v\n%s", len(open), len(acked), within, open[:min(len(open), 20)], p.Log())
-		}
-		time.Sleep(200 * time.Millisecond)
+	all := e2e.WaitEnded(t, p, acked, within)
+	if _, cost := e2e.CheckExactlyOnce(t, p, all, "dora"); cost > credit {
+		t.Errorf("shipped %d cents for a credit of %d", cost, credit)
 	}
-	var shipped int64
-	for _, o := range orders {
-		seen := map[string]bool{}
-		for _, h := range o.History {
-			if seen[h.Status] {
-				t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
-			}
-			seen[h.Status] = true
-		}
-		if o.Status == "shipped" {
-			shipped += o.Amount
-		}
-	}
-	c := e2e.GetCustomer(t, p, "dora")
-	if held := c.CreditLimit - c.AvailableCredit; held != shipped {
-		t.Errorf("dora holds %d cents of credit; the shipped orders cost %d", held, shipped)
-	}
-	if shipped > credit {
-		t.Errorf("shipped %d cents for a credit of %d", shipped, credit)
+	orders := make(map[string]e2e.Order, len(all))
+	for _, o := range all {
+		orders[o.OrderID] = o
 	}
 	return orders
 }

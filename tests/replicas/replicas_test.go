@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,63 +224,12 @@ func probe(t *testing.T, p *runner.Process, id string) time.Duration {
 // that no step happened twice and the credit held is what shipped costs.
 func checkOrders(t *testing.T, p *runner.Process, acked []string, within time.Duration) {
 	t.Helper()
-	orders := map[string]e2e.Order{}
-	deadline := time.Now().Add(within)
-	lastReport := time.Now()
-	for {
-		clear(orders)
-		next := "/api/v1/orders?limit=1000"
-		for next != "" {
-			var l struct {
-				Orders []e2e.Order
-				Next   string
-			}
-			p.Get(t, next).JSON(t, &l)
-			for _, o := range l.Orders {
-				orders[o.OrderID] = o
-			}
-			next = l.Next
-		}
-		var open []string
-		for _, id := range acked {
-			if o := orders[id]; o.Status != "shipped" && o.Status != "cancelled" {
-				open = append(open, id+"="+o.Status)
-			}
-		}
-		if len(open) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged orders not final after %s, e.g. %v", len(open), len(acked), within, open[:min(len(open), 20)])
-		}
-		if time.Since(lastReport) > 10*time.Second {
-			t.Logf("%d of %d acknowledged orders not final yet", len(open), len(acked))
-			lastReport = time.Now()
-		}
-		time.Sleep(500 * time.Millisecond)
+	all := e2e.WaitEnded(t, p, acked, within)
+	shipped, cost := e2e.CheckExactlyOnce(t, p, all, "dora")
+	if cost > credit {
+		t.Errorf("shipped %d cents for a credit of %d", cost, credit)
 	}
-	var shipped, count int64
-	for _, o := range orders {
-		seen := map[string]bool{}
-		for _, h := range o.History {
-			if seen[h.Status] {
-				t.Errorf("order %s went through %s twice", o.OrderID, h.Status)
-			}
-			seen[h.Status] = true
-		}
-		if o.Status == "shipped" && strings.HasPrefix(o.OrderID, "o-r") {
-			shipped += o.Amount
-			count++
-		}
-	}
-	c := e2e.GetCustomer(t, p, "dora")
-	if held := c.CreditLimit - c.AvailableCredit; held != shipped {
-		t.Errorf("dora holds %d cents of credit; the %d shipped orders cost %d", held, count, shipped)
-	}
-	if shipped > credit {
-		t.Errorf("shipped %d cents for a credit of %d", shipped, credit)
-	}
-	t.Logf("%d orders shipped for %d cents, %d cancelled", count, shipped, len(acked)-2-int(count))
+	t.Logf("%d orders shipped for %d cents, %d cancelled", shipped, cost, len(acked)-2-shipped)
 }
 
 var handledLine = regexp.MustCompile(`(?m)^cupcakes_events_total\{[^}]*outcome="handled"[^}]*\} (\S+)$`)
