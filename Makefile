@@ -1,6 +1,7 @@
 # cupcake-factory. `make run` starts the whole system; `make test` runs every test.
 GO      ?= go
 BIN     ?= bin/cupcake-factory
+GOFMT   ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
 .PHONY: run build test test-unit test-integration test-browser test-api bench bench-sse fuzz vet
 
@@ -12,8 +13,10 @@ build: ## build the runner binary into bin/
 
 test: vet test-unit test-integration test-browser test-api ## every test
 
-vet:
+vet: ## go vet, and every Go file of both modules formatted as gofmt writes it
 	$(GO) vet ./...
+	@unformatted="$$(find . \( -name node_modules -o -name '.*' ! -name . \) -prune -o -name '*.go' -print | xargs $(GOFMT) -l)"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
 
 test-unit: ## unit tests and the end-to-end test of the product module
 	$(GO) test -count=1 ./...
