@@ -132,10 +132,12 @@ func TestWithoutTracingNothingIsStoredOrInjected(t *testing.T) {
 	if err := dispatch.NewRelay(s, pub, quiet).Drain(context.Background(), "o-1"); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range pub.got() {
-		if _, ok := e.Extensions()[telemetry.ExtTraceParent]; ok {
-			t.Errorf("event %s %s delivered with a traceparent", e.Type(), e.ID())
-		}
+	got := pub.got()
+	if len(got) != 1 || got[0].Type() != events.TypeMixed {
+		t.Fatalf("delivered %d events, want the one mixed event", len(got))
+	}
+	if _, ok := got[0].Extensions()[telemetry.ExtTraceParent]; ok {
+		t.Errorf("event %s %s delivered with a traceparent", got[0].Type(), got[0].ID())
 	}
 }
 

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -123,7 +124,11 @@ func TestComposeServicesSendTracesToTheCollectorOnlyWhenTheEndpointIsSet(t *test
 		} `json:"service"`
 	}
 	readYAML(t, "infra/observability/otel-collector.yaml", &col)
-	if !strings.HasSuffix(col.Receivers.OTLP.Protocols.HTTP.Endpoint, ":4318") || !strings.HasSuffix(collectorEndpoint, ":4318") {
+	services, err := url.Parse(collectorEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(col.Receivers.OTLP.Protocols.HTTP.Endpoint, ":"+services.Port()) {
 		t.Errorf("collector OTLP/HTTP receiver on %q, services send to %q", col.Receivers.OTLP.Protocols.HTTP.Endpoint, collectorEndpoint)
 	}
 	traces, ok := col.Service.Pipelines["traces"]
@@ -297,7 +302,7 @@ func TestTheDashboardParsesAndQueriesOnlyMetricsTheAppExports(t *testing.T) {
 	}
 	// What the issue asks to see: orders, stage latency, errors, outbox.
 	for _, n := range []string{metrics.EventsTotal, metrics.EventDuration + "_bucket", metrics.OrderEndToEnd + "_bucket",
-		metrics.HTTPRequestsTotal, metrics.OutboxPending, metrics.OutboxOldest} {
+		metrics.HTTPRequestsTotal, metrics.OutboxPending, metrics.OutboxOldest, metrics.ConsumerLag} {
 		if !used[n] {
 			t.Errorf("no panel queries %s", n)
 		}
