@@ -77,7 +77,13 @@ func (t *Transport) Lag(ctx context.Context) ([]Lag, error) {
 			return out, fmt.Errorf("partitions of %s: %w", b.Topic, err)
 		}
 		committed, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{b.Topic: parts})
-		if err != nil {
+		switch {
+		case errors.Is(err, sarama.ErrGroupIDNotFound):
+			// Some brokers (kfake) answer so for a group that never
+			// committed; Apache Kafka answers with no offsets. Either way it
+			// is behind by everything.
+			committed = &sarama.OffsetFetchResponse{}
+		case err != nil:
 			return out, fmt.Errorf("offsets of group %s: %w", group, err)
 		}
 		for _, p := range parts {
