@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +11,6 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
-	function "github.com/cupcake-factory/cupcake-factory"
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/functions/ordercreated"
@@ -172,21 +168,7 @@ func TestConcurrentOrdersNeverOverspendCredit(t *testing.T) {
 // belongs to an approved order. Nothing is left undelivered.
 func TestConcurrentOrdersThroughTheAppApproveExactlyWhatTheCreditCovers(t *testing.T) {
 	amount := events.Amount(bulkItems)
-	t.Setenv("DATA_DIR", t.TempDir())
-	t.Setenv("MONGODB_URI", "")
-	t.Setenv("KAFKA_BROKERS", "")
-	t.Setenv("FUNCTIONS", strings.Join(events.FunctionNames(), ","))
-	t.Setenv("KITCHEN_MODE", config.KitchenManual) // approved orders stay approved
-	t.Setenv("SEED_DEMO", "false")
-	cfg, err := config.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := function.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.Close(context.Background()) })
+	app := openApp(t, config.KitchenManual, false) // approved orders stay approved
 	if _, err := app.CreateCustomer(t.Context(), domain.NewCustomer{ID: "bulk", Name: "Bulk Buyer", CreditLimit: bulkCovered * amount}); err != nil {
 		t.Fatal(err)
 	}
