@@ -16,15 +16,19 @@ import (
 
 // loadCompose loads docker-compose.yml as docker compose does: schema
 // validation (unknown keys, bad ports, undefined depends_on targets),
-// interpolation with env, anchors and merge keys resolved.
-func loadCompose(t *testing.T, env map[string]string) (*types.Project, error) {
+// interpolation with env, anchors and merge keys resolved, and the given
+// profiles on (as with --profile).
+func loadCompose(t *testing.T, env map[string]string, profiles ...string) (*types.Project, error) {
 	t.Helper()
 	root := repoRoot(t)
 	return loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  root,
 		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
 		Environment: env,
-	}, func(o *loader.Options) { o.SetProjectName("cupcake-factory", true) })
+	}, func(o *loader.Options) {
+		o.SetProjectName("cupcake-factory", true)
+		o.Profiles = profiles
+	})
 }
 
 func composeProject(t *testing.T) *types.Project {

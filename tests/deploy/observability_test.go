@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"sigs.k8s.io/yaml"
 
@@ -30,18 +29,10 @@ const collectorEndpoint = "http://otel-collector:4318"
 // README says to start it.
 func observabilityProject(t *testing.T) *types.Project {
 	t.Helper()
-	root := repoRoot(t)
-	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  root,
-		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
-		Environment: map[string]string{
-			"MONGO_EXPRESS_PASSWORD":      "test-secret",
-			"OTEL_EXPORTER_OTLP_ENDPOINT": collectorEndpoint,
-		},
-	}, func(o *loader.Options) {
-		o.SetProjectName("cupcake-factory", true)
-		o.Profiles = []string{"observability"}
-	})
+	p, err := loadCompose(t, map[string]string{
+		"MONGO_EXPRESS_PASSWORD":      "test-secret",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": collectorEndpoint,
+	}, "observability")
 	if err != nil {
 		t.Fatalf("docker-compose.yml with --profile observability does not load: %v", err)
 	}
