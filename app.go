@@ -68,14 +68,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	m := metrics.New()
+	store, err := openStore(cfg, m)
 	if err != nil {
 		if tp != nil {
 			_ = tp.Shutdown(ctx)
 		}
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(8192), Router: dispatch.NewRouter(), Metrics: metrics.New()}
+	a := &App{Config: cfg, Log: log, Store: store, Hub: notify.NewHub(8192), Router: dispatch.NewRouter(), Metrics: m}
 	if tp != nil {
 		a.tracing = tp
 		a.untraced = telemetry.Use(tp)
@@ -94,6 +95,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	if cfg.SeedDemo {
+		if err := a.waitForStore(ctx); err != nil {
+			_ = a.Close(ctx)
+			return nil, err
+		}
 		if err := a.seedDemo(ctx); err != nil {
 			_ = a.Close(ctx)
 			return nil, err
@@ -164,9 +169,9 @@ func (n notifyOver) Close(ctx context.Context) error { return n.kafka.Close(ctx)
 
 func (n notifyOver) Ready() error { return n.kafka.Ready() }
 
-func openStore(ctx context.Context, cfg config.Config) (domain.Store, error) {
+func openStore(cfg config.Config, m *metrics.Metrics) (domain.Store, error) {
 	if cfg.MongoURI != "" {
-		return mongo.Open(ctx, cfg.MongoURI, cfg.MongoDatabase)
+		return mongo.Open(cfg.MongoURI, cfg.MongoDatabase, mongo.Options{OnCommand: m.MongoCommand})
 	}
 	return bolt.Open(cfg.DataDir)
 }
@@ -190,6 +195,24 @@ func (a *App) register() error {
 			dispatch.Count(a.Metrics, name), dispatch.DrainAfter(a.relay, a.Log))
 	}
 	return nil
+}
+
+// waitForStore waits until a store that prepares itself in the background
+// (MongoDB: reached, indexes created) is ready, saying what it waits for.
+func (a *App) waitForStore(ctx context.Context) error {
+	p, ok := a.Store.(interface{ WaitPrepared(context.Context) error })
+	if !ok {
+		return nil
+	}
+	for {
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := p.WaitPrepared(wait)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		a.Log.Warn("waiting for the store", "missing", err.Error())
+	}
 }
 
 // DemoCustomer is created at start-up (SEED_DEMO) so that a first curl works.

@@ -81,46 +81,31 @@ var (
 	ErrInsufficientCredit = &Error{Kind: KindConflict, Message: events.ReasonInsufficientCredit}
 )
 
-// Reserve takes amount from c's available credit for orderID. Reserving the
-// same amount for an order that already holds it changes nothing; another
-// amount for the same order is a conflict (the order id was reused).
+// Reserve takes amount from c's available credit for orderID (see
+// CreditChange.Check for what it refuses).
 func (c *Customer) Reserve(orderID string, amount int64) error {
-	if r, ok := c.Reservation(orderID); ok {
-		if r.Amount != amount {
-			return Errorf(KindConflict, "order %s already holds %d cents of customer %s, not %d", orderID, r.Amount, c.ID, amount)
-		}
-		return nil
-	}
-	if c.Available < amount {
-		return fmt.Errorf("customer %s has %d cents available, order %s needs %d: %w",
-			c.ID, c.Available, orderID, amount, ErrInsufficientCredit)
-	}
-	c.Available -= amount
-	c.Reservations = append(c.Reservations, Reservation{OrderID: orderID, Amount: amount})
-	return nil
+	_, err := c.Apply(Reserve(c.ID, orderID, amount))
+	return err
 }
 
 // Release gives back the credit orderID holds; it reports whether there was any.
 func (c *Customer) Release(orderID string) bool {
-	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
-	if i < 0 {
-		return false
+	r, ok := c.Reservation(orderID)
+	if ok {
+		ok, _ = c.Apply(Release(c.ID, orderID, r.Amount))
 	}
-	c.Available += c.Reservations[i].Amount
-	c.Reservations = slices.Delete(c.Reservations, i, i+1)
-	return true
+	return ok
 }
 
 // Settle closes the reservation of a shipped order: its credit stays spent,
 // and c no longer remembers it, so a customer record grows with its open
 // orders only, never with its history. It reports whether there was one.
 func (c *Customer) Settle(orderID string) bool {
-	i := slices.IndexFunc(c.Reservations, func(r Reservation) bool { return r.OrderID == orderID })
-	if i < 0 {
-		return false
+	r, ok := c.Reservation(orderID)
+	if ok {
+		ok, _ = c.Apply(Settle(c.ID, orderID, r.Amount))
 	}
-	c.Reservations = slices.Delete(c.Reservations, i, i+1)
-	return true
+	return ok
 }
 
 // Reservation returns the credit orderID holds of c.

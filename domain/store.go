@@ -15,6 +15,11 @@ type Store interface {
 	// UpdateCustomer runs fn on the customer and stores the result; if fn
 	// fails nothing is stored and its error is returned.
 	UpdateCustomer(ctx context.Context, id string, fn func(*Customer) error) (Customer, error)
+	// ChangeCredit makes ch atomically, as one conditional write where the
+	// store has one, so that a busy customer's orders do not collide. A
+	// change made already changes nothing and is no error; a condition not
+	// met is the error Customer.Check gives.
+	ChangeCredit(ctx context.Context, ch CreditChange) (Customer, error)
 
 	// CreateOrder stores o (with its outbox) unless an order with its id
 	// exists. It returns the stored order and whether it was created now.
@@ -30,7 +35,6 @@ type Store interface {
 	// Pending lists the ids of orders whose outbox holds messages, the
 	// longest waiting first; all of them for limit <= 0.
 	Pending(ctx context.Context, limit int) ([]string, error)
-
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -71,6 +71,16 @@ func (s tracedStore) UpdateCustomer(ctx context.Context, id string, fn func(*dom
 	return c, err
 }
 
+func (s tracedStore) ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error) {
+	if current.Load() == nil {
+		return s.Store.ChangeCredit(ctx, ch)
+	}
+	ctx, span := Start(ctx, "store ChangeCredit", trace.SpanKindInternal)
+	c, err := s.Store.ChangeCredit(ctx, ch)
+	End(span, err)
+	return c, err
+}
+
 // stamp gives the messages without a trace context this one.
 func stamp(ms []domain.Message, parent, state string) {
 	if parent == "" {

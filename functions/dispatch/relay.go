@@ -27,7 +27,7 @@ type Publisher interface {
 type OutboxStore interface {
 	Order(ctx context.Context, id string) (domain.Order, error)
 	UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error)
-	UpdateCustomer(ctx context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error)
+	ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error)
 	Pending(ctx context.Context, limit int) ([]string, error)
 }
 
@@ -363,15 +363,12 @@ func (r *Relay) deliver(ctx context.Context, o domain.Order, m domain.Message) (
 			ctx, span = startDelivery(ctx, m, nil)
 			defer func() { telemetry.End(span, err) }()
 		}
-		_, err := r.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
-			// Once: a second release or settlement finds nothing held.
-			if m.Release > 0 {
-				c.Release(o.ID)
-			} else {
-				c.Settle(o.ID)
-			}
-			return nil
-		})
+		// Once: a second release or settlement finds nothing held.
+		ch := domain.Settle(o.CustomerID, o.ID, m.Settle)
+		if m.Release > 0 {
+			ch = domain.Release(o.CustomerID, o.ID, m.Release)
+		}
+		_, err := r.store.ChangeCredit(ctx, ch)
 		if domain.KindOf(err) == domain.KindNotFound {
 			return nil
 		}

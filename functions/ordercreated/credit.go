@@ -12,9 +12,7 @@ import (
 // reserve reserves the order's amount; it returns why credit was refused,
 // or "" if it is reserved.
 func (f *Function) reserve(ctx context.Context, o domain.Order) (string, error) {
-	_, err := f.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
-		return c.Reserve(o.ID, o.Amount)
-	})
+	_, err := f.store.ChangeCredit(ctx, domain.Reserve(o.CustomerID, o.ID, o.Amount))
 	switch {
 	case err == nil:
 		return "", nil
@@ -38,11 +36,8 @@ func sameOrder(stored, o domain.Order) error {
 // release gives back the credit reserved for an order that lost the race to
 // be recorded.
 func (f *Function) release(ctx context.Context, o domain.Order) error {
-	_, err := f.store.UpdateCustomer(ctx, o.CustomerID, func(c *domain.Customer) error {
-		c.Release(o.ID)
-		return nil
-	})
-	if err != nil {
+	_, err := f.store.ChangeCredit(ctx, domain.Release(o.CustomerID, o.ID, o.Amount))
+	if err != nil && domain.KindOf(err) != domain.KindNotFound {
 		return fmt.Errorf("give back credit of order %s: %w", o.ID, err)
 	}
 	return nil

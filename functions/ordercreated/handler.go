@@ -21,7 +21,7 @@ const Source = events.Source + "/" + events.FuncOrderCreated
 // Store is what order-created needs from the store.
 type Store interface {
 	Order(ctx context.Context, id string) (domain.Order, error)
-	UpdateCustomer(ctx context.Context, id string, fn func(*domain.Customer) error) (domain.Customer, error)
+	ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error)
 	CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error)
 }
 

@@ -613,6 +613,14 @@ func (s *Store) UpdateCustomer(_ context.Context, id string, fn func(*domain.Cus
 	return c, err
 }
 
+// ChangeCredit makes ch in one transaction of the single writer.
+func (s *Store) ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error) {
+	return s.UpdateCustomer(ctx, ch.CustomerID, func(c *domain.Customer) error {
+		_, err := c.Apply(ch)
+		return err
+	})
+}
+
 // CreateOrder stores o unless it exists. It is encoded before it goes to
 // the writer, as UpdateOrder does.
 func (s *Store) CreateOrder(_ context.Context, o domain.Order) (stored domain.Order, created bool, err error) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ const (
 	SSEStreams          = "cupcakes_sse_streams"
 	SSERefusedTotal     = "cupcakes_sse_refused_total"
 	DeadLettersTotal    = "cupcakes_deadletters_total"
+	MongoCommandsTotal  = "cupcakes_mongodb_commands_total"
 )
 
 // Buckets, in seconds. A handler's write is milliseconds; an order's way
@@ -50,6 +52,8 @@ type Metrics struct {
 	orderTime  prometheus.Histogram
 	sseRefused prometheus.Counter
 	dead       *prometheus.CounterVec
+	mongo      *prometheus.CounterVec
+	commands   sync.Map // command name → prometheus.Counter
 }
 
 // New returns the metrics of one app on a registry of its own, with the Go
@@ -77,11 +81,14 @@ func New() *Metrics {
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: DeadLettersTotal,
 			Help: "Kafka records sent to the dead-letter topic, by the topic they came from and their event type (empty: not a CloudEvent)."},
 			[]string{"topic", "type"}),
+		mongo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MongoCommandsTotal,
+			Help: "Commands this process sent to MongoDB, by command name (find, update, insert, findAndModify, ...)."},
+			[]string{"command"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.events, m.eventTime, m.requests, m.reqTime, m.orderTime, m.sseRefused, m.dead,
+		m.events, m.eventTime, m.requests, m.reqTime, m.orderTime, m.sseRefused, m.dead, m.mongo,
 	)
 	return m
 }
@@ -113,6 +120,17 @@ func (m *Metrics) ObserveRequest(route string, code int, took time.Duration) {
 // DeadLettered counts a record sent to the dead-letter topic: the topic it
 // came from and its event type ("" for a record that is not a CloudEvent).
 func (m *Metrics) DeadLettered(topic, typ string) { m.dead.WithLabelValues(topic, typ).Inc() }
+
+// MongoCommand counts one command sent to MongoDB (the driver's command
+// monitor calls it for every command, so the counter is looked up once per
+// name).
+func (m *Metrics) MongoCommand(name string) {
+	c, ok := m.commands.Load(name)
+	if !ok {
+		c, _ = m.commands.LoadOrStore(name, m.mongo.WithLabelValues(name))
+	}
+	c.(prometheus.Counter).Inc()
+}
 
 // SSERefused counts a notification stream refused for being one too many.
 func (m *Metrics) SSERefused() { m.sseRefused.Inc() }

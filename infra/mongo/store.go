@@ -30,9 +30,11 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -46,18 +48,20 @@ const (
 	CollOrders    = "orders"
 )
 
-// ConnectTimeout bounds connecting and the first ping at start-up.
+// ConnectTimeout bounds each attempt to reach MongoDB.
 const ConnectTimeout = 10 * time.Second
-
-// maxAttempts bounds the retries of a unit of work whose document another
-// writer changed between its read and its write.
-const maxAttempts = 100
 
 // Store keeps customers and orders (with their outboxes) in MongoDB.
 type Store struct {
 	client    *mongo.Client
 	customers *mongo.Collection
 	orders    *mongo.Collection
+	hosts     string
+	// missing is what the store still lacks (MongoDB unreachable, indexes
+	// not created), nil once it is prepared.
+	missing  atomic.Pointer[error]
+	prepared chan struct{}
+	stop     context.CancelFunc
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -87,43 +91,96 @@ func newCustomerDoc(c domain.Customer, version int64) any {
 	return versioned[domain.Customer]{Value: c, Version: version}
 }
 
-// Open connects to the MongoDB at uri, checks that it answers (within
-// ConnectTimeout, or ctx's deadline if sooner) and creates the indexes. Its
-// errors name the URI's hosts, never its credentials.
-func Open(ctx context.Context, uri, database string) (*Store, error) {
+// Options are the store's optional settings.
+type Options struct {
+	// OnCommand, if set, is called with the name of every command the
+	// driver sends (find, update, insert, ...): what the store costs.
+	OnCommand func(name string)
+}
+
+// Open returns the store of the MongoDB at uri. It does not wait for
+// MongoDB: it keeps trying to reach it and to create the indexes in the
+// background, with backoff, and until both are done Ping says what is
+// missing (so readiness does) and commands fail or wait as the driver's
+// server selection does. Its errors name the URI's hosts, never its
+// credentials.
+func Open(uri, database string, opt Options) (*Store, error) {
 	hosts := Hosts(uri)
 	if database == "" {
 		return nil, errors.New("MongoDB database name must not be empty (MONGODB_DATABASE)")
 	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
-	defer cancel()
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("cupcake-factory").
 		SetConnectTimeout(ConnectTimeout).
 		SetServerSelectionTimeout(ConnectTimeout).
 		// Empty lists are [] not null: $push needs an array, and people read them.
 		SetBSONOptions(&options.BSONOptions{NilSliceAsEmpty: true})
+	if opt.OnCommand != nil {
+		opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			opt.OnCommand(e.CommandName)
+		}})
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("MONGODB_URI (host %s) is not a usable MongoDB connection string: %s", hosts, redact(err, uri))
-	}
-	if err := client.Ping(ctx, readpref.Primary()); err != nil {
-		_ = client.Disconnect(context.Background())
-		return nil, fmt.Errorf("MongoDB at %s is unreachable or refused the connection (gave up after %s): %s",
-			hosts, time.Since(start).Round(100*time.Millisecond), redact(err, uri))
 	}
 	db := client.Database(database)
 	s := &Store{
 		client:    client,
 		customers: db.Collection(CollCustomers),
 		orders:    db.Collection(CollOrders),
+		hosts:     hosts,
+		prepared:  make(chan struct{}),
 	}
-	if err := s.createIndexes(ctx); err != nil {
-		_ = client.Disconnect(context.Background())
-		return nil, fmt.Errorf("MongoDB at %s: %s", hosts, redact(err, uri))
-	}
+	notYet := fmt.Errorf("MongoDB at %s: not reached yet", hosts)
+	s.missing.Store(&notYet)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.prepare(ctx, uri)
 	return s, nil
+}
+
+// prepare reaches MongoDB and creates the indexes, trying again with
+// backoff (100 ms doubling up to 5 s) until both are done. Several
+// processes starting at once each create what is missing; one that fails
+// because another created an index first finds it there the next time.
+func (s *Store) prepare(ctx context.Context, uri string) {
+	defer close(s.prepared)
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := s.client.Ping(pingCtx, readpref.Primary())
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("MongoDB at %s is unreachable or refused the connection (attempt %d): %s", s.hosts, attempt, redact(err, uri))
+		} else if err = s.createIndexes(ctx); err != nil {
+			err = fmt.Errorf("MongoDB at %s: indexes not created yet (attempt %d): %s", s.hosts, attempt, redact(err, uri))
+		}
+		if err == nil {
+			s.missing.Store(nil)
+			return
+		}
+		s.missing.Store(&err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// WaitPrepared waits until MongoDB was reached and the indexes exist, or
+// ctx ends (then it returns what is missing).
+func (s *Store) WaitPrepared(ctx context.Context) error {
+	select {
+	case <-s.prepared:
+	case <-ctx.Done():
+	}
+	if err := s.missing.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // orderIndexes are the indexes of the orders collection, by name: a
@@ -206,13 +263,19 @@ func redact(err error, uri string) string {
 
 // Close disconnects.
 func (s *Store) Close() error {
+	s.stop()
+	<-s.prepared
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.client.Disconnect(ctx)
 }
 
-// Ping reports whether the primary answers.
+// Ping reports whether the primary answers and the store is prepared;
+// if not, what is missing.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.missing.Load(); err != nil {
+		return *err
+	}
 	return s.client.Ping(ctx, readpref.Primary())
 }
 
@@ -294,9 +357,10 @@ func decode(raw bson.Raw, v any, what, id string) error {
 }
 
 // update is the unit of work: read, run fn on a copy, and replace the
-// document only if its version is still the one read; otherwise read again.
+// document only if its version is still the one read; otherwise read again,
+// for as long as ctx lasts: a healthy store always lets one writer through.
 func update[T any](ctx context.Context, coll *mongo.Collection, id, what string, fn func(*T) error, doc func(T, int64) any) (T, error) {
-	for attempt := range maxAttempts {
+	for attempt := 0; ; attempt++ {
 		var read, changed versioned[T] // changed: a copy fn may change freely
 		raw, err := findRaw(ctx, coll, id, what)
 		if err == nil {
@@ -317,12 +381,79 @@ func update[T any](ctx context.Context, coll *mongo.Collection, id, what string,
 		if r.MatchedCount == 1 {
 			return changed.Value, nil
 		}
-		// Another writer came first: wait a little, more each time, with
-		// jitter, so that writers of one hot document do not keep colliding.
-		time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(time.Millisecond))))
+		if err := backoff(ctx, attempt); err != nil {
+			return read.Value, fmt.Errorf("mongodb: write %s %s: %w", what, id, err)
+		}
 	}
-	var zero T
-	return zero, fmt.Errorf("mongodb: write %s %s: too many concurrent changes", what, id)
+}
+
+// backoff waits before another attempt after a collision: a little, more
+// each time up to 50 ms, with jitter, so that writers of one hot document
+// do not keep colliding.
+func backoff(ctx context.Context, attempt int) error {
+	limit := min(time.Duration(attempt+1)*time.Millisecond, 50*time.Millisecond)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ChangeCredit makes ch as one conditional findOneAndUpdate: the change's
+// condition is the filter and its change the update, which MongoDB applies
+// atomically to the one document, so the orders of a busy customer never
+// collide. When nothing matched, the customer as it is tells why: the
+// change was made already (no error), it cannot be made (the domain's
+// error), or another change came between (try again).
+func (s *Store) ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error) {
+	filter := bson.D{{Key: "_id", Value: ch.CustomerID}}
+	if ch.MinAvailable > 0 {
+		filter = append(filter, bson.E{Key: "availableCredit", Value: bson.D{{Key: "$gte", Value: ch.MinAvailable}}})
+	}
+	// The forms below are the ones FerretDB v1 gets right too ($ne on a
+	// path into an array and $elemMatch it does not): no reservation of
+	// the order; a reservation equal to {orderId, amount}.
+	if ch.Unheld {
+		filter = append(filter, bson.E{Key: "$nor", Value: bson.A{bson.D{{Key: "reservations.orderId", Value: ch.OrderID}}}})
+	}
+	if ch.Held > 0 {
+		filter = append(filter, bson.E{Key: "reservations", Value: bson.D{{Key: "$all", Value: bson.A{
+			domain.Reservation{OrderID: ch.OrderID, Amount: ch.Held}}}}})
+	}
+	change := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "availableCredit", Value: ch.Add}, {Key: "version", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "updatedAt", Value: time.Now().UTC().Truncate(time.Millisecond)}}},
+	}
+	if ch.Hold > 0 {
+		change = append(change, bson.E{Key: "$push", Value: bson.D{{Key: "reservations", Value: domain.Reservation{OrderID: ch.OrderID, Amount: ch.Hold}}}})
+	}
+	if ch.Unhold {
+		// The exact element the filter matched ($pull with a condition is
+		// what FerretDB v1 lacks).
+		change = append(change, bson.E{Key: "$pullAll", Value: bson.D{{Key: "reservations", Value: bson.A{domain.Reservation{OrderID: ch.OrderID, Amount: ch.Held}}}}})
+	}
+	for attempt := 0; ; attempt++ {
+		var c domain.Customer
+		err := s.customers.FindOneAndUpdate(ctx, filter, change, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&c)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return c, fmt.Errorf("mongodb: change credit of customer %s for order %s: %w", ch.CustomerID, ch.OrderID, err)
+		}
+		if c, err = s.Customer(ctx, ch.CustomerID); err != nil {
+			return c, err
+		}
+		if apply, err := c.Check(ch); !apply || err != nil {
+			return c, err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return c, fmt.Errorf("mongodb: change credit of customer %s for order %s: %w", ch.CustomerID, ch.OrderID, err)
+		}
+	}
 }
 
 // Orders returns a page of orders, oldest first by (createdAt, _id),

@@ -94,7 +94,7 @@ func mustCustomer(t *testing.T, s domain.Store, id string) domain.Customer {
 
 // reserve reserves amount of customer's credit for order, as order-created does.
 func reserve(ctx context.Context, s domain.Store, customer, order string, amount int64) error {
-	_, err := s.UpdateCustomer(ctx, customer, func(c *domain.Customer) error { return c.Reserve(order, amount) })
+	_, err := s.ChangeCredit(ctx, domain.Reserve(customer, order, amount))
 	return err
 }
 
@@ -109,14 +109,14 @@ func mustReserve(t *testing.T, s domain.Store, customer, order string, amount in
 // and reports whether there was any.
 func release(t *testing.T, s domain.Store, customer, order string) bool {
 	t.Helper()
-	var released bool
-	if _, err := s.UpdateCustomer(t.Context(), customer, func(c *domain.Customer) error {
-		released = c.Release(order)
-		return nil
-	}); err != nil {
+	r, held := mustCustomer(t, s, customer).Reservation(order)
+	if !held {
+		return false
+	}
+	if _, err := s.ChangeCredit(t.Context(), domain.Release(customer, order, r.Amount)); err != nil {
 		t.Fatalf("release %s of %s: %v", order, customer, err)
 	}
-	return released
+	return true
 }
 
 // wantCredit checks a customer's limit, available credit and the orders
@@ -1626,6 +1626,45 @@ func concurrency(t *testing.T, open Open) {
 		slices.Sort(held)
 		if !slices.Equal(held, through) {
 			t.Errorf("reservations for %q; want exactly the ones that went through, %q", held, through)
+		}
+	})
+
+	t.Run("ABusyCustomersReservationsReleasesAndSettlementsRacingKeepTheCreditExact", func(t *testing.T) {
+		// One customer, many orders at once: each reserves, then half give
+		// their credit back and half settle, every change sent twice.
+		const n, amount = 4 * racers, 100
+		s := store(t, open)
+		mustCreateCustomer(t, s, "cafe", n*amount)
+		change := func(i int, ch func(customer, order string, amount int64) domain.CreditChange) error {
+			var errs []error
+			for range 2 {
+				_, err := s.ChangeCredit(t.Context(), ch("cafe", fmt.Sprintf("o-%03d", i), amount))
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		}
+		for i, err := range together(n, func(i int) error { return change(i, domain.Reserve) }) {
+			if err != nil {
+				t.Errorf("reserve o-%03d: %v", i, err)
+			}
+		}
+		wantCredit := mustCustomer(t, s, "cafe")
+		if wantCredit.Available != 0 || len(wantCredit.Reservations) != n {
+			t.Fatalf("after %d reservations: available %d, %d reservations; want 0, %d", n, wantCredit.Available, len(wantCredit.Reservations), n)
+		}
+		for i, err := range together(n, func(i int) error {
+			if i%2 == 0 {
+				return change(i, domain.Release)
+			}
+			return change(i, domain.Settle)
+		}) {
+			if err != nil {
+				t.Errorf("release or settle o-%03d: %v", i, err)
+			}
+		}
+		c := mustCustomer(t, s, "cafe")
+		if c.Available != n/2*amount || len(c.Reservations) != 0 {
+			t.Errorf("available %d, reservations %+v; want %d, none", c.Available, c.Reservations, n/2*amount)
 		}
 	})
 

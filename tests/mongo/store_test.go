@@ -24,6 +24,9 @@ package mongo_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,14 +52,48 @@ func opener(uri string) storetest.Open {
 		db := fmt.Sprintf("conformance%d", n.Add(1))
 		open := func() domain.Store {
 			t.Helper()
-			s, err := mongo.Open(t.Context(), uri, db)
-			if err != nil {
-				t.Fatalf("open MongoDB store: %v", err)
-			}
+			s := openStore(t, uri, db)
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		}
 		return open(), open
+	}
+}
+
+// TestAStoreStartedBeforeMongoDBSaysWhatIsMissingThenBecomesReady starts
+// the store with nothing listening at its address, as a replica whose
+// MongoDB is still starting: it opens, Ping names the host and what is
+// missing, and once MongoDB comes up the store prepares itself.
+func TestAStoreStartedBeforeMongoDBSaysWhatIsMissingThenBecomesReady(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s, err := mongo.Open("mongodb://"+addr+"/", "cupcakes", mongo.Options{})
+	if err != nil {
+		t.Fatalf("Open before MongoDB is up: %v", err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	err = s.Ping(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Ping before MongoDB is up: %v; want an error naming %s", err, addr)
+	}
+	srv, err := ferret.Run(t.Context(), ferret.Options{Addr: addr, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel = context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := s.WaitPrepared(ctx); err != nil {
+		t.Fatalf("not prepared after MongoDB came up: %v", err)
+	}
+	if _, err := s.CreateCustomer(ctx, domain.Customer{ID: "alice", Name: "Alice", CreditLimit: 100, Available: 100}); err != nil {
+		t.Fatalf("CreateCustomer once ready: %v", err)
 	}
 }
 
@@ -72,16 +109,13 @@ func TestStoreConformance(t *testing.T) {
 func TestDocumentsAreReadable(t *testing.T) {
 	uri := ferret.Start(t)
 	ctx := t.Context()
-	s, err := mongo.Open(ctx, uri, "cupcakes")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, uri, "cupcakes")
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	if _, err := s.CreateCustomer(ctx, domain.Customer{ID: "alice", Name: "Alice", CreditLimit: 50_000, Available: 50_000, CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateCustomer(ctx, "alice", func(c *domain.Customer) error { return c.Reserve("o-1", 1200) }); err != nil {
+	if _, err := s.ChangeCredit(ctx, domain.Reserve("alice", "o-1", 1200)); err != nil {
 		t.Fatal(err)
 	}
 	o := domain.NewOrder(events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
@@ -179,16 +213,52 @@ func TestDocumentsAreReadable(t *testing.T) {
 	})
 }
 
-// TestOpenCreatesIndexesOnce checks that start-up creates the indexes and
-// that a second start-up (another function's process) finds them in place.
-func TestOpenCreatesIndexesOnce(t *testing.T) {
-	uri := ferret.Start(t)
-	for i := range 2 {
-		s, err := mongo.Open(t.Context(), uri, "cupcakes")
-		if err != nil {
-			t.Fatalf("Open #%d: %v", i+1, err)
-		}
+// openStore opens the store of database db and waits until it is prepared.
+func openStore(t *testing.T, uri, db string) *mongo.Store {
+	t.Helper()
+	s, err := mongo.Open(uri, db, mongo.Options{})
+	if err != nil {
+		t.Fatalf("open MongoDB store: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.WaitPrepared(ctx); err != nil {
 		_ = s.Close()
+		t.Fatalf("MongoDB store not prepared: %v", err)
+	}
+	return s
+}
+
+// TestStoresStartingAtOnceAllBecomeReadyWithTheIndexes starts several
+// stores on one new database at the same moment, as replicas starting
+// together do: each creates what it finds missing, and FerretDB refuses
+// to create an index that exists, so all but one fail at first and must
+// find the indexes there when they try again.
+func TestStoresStartingAtOnceAllBecomeReadyWithTheIndexes(t *testing.T) {
+	uri := ferret.Start(t)
+	const n = 5
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			s, err := mongo.Open(uri, "cupcakes", mongo.Options{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if errs[i] = s.WaitPrepared(ctx); errs[i] == nil {
+				errs[i] = s.Ping(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("store %d: %v", i, err)
+		}
 	}
 	client, err := driver.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
