@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/cupcake-factory
 GOFMT   ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
-.PHONY: run build test test-unit test-integration test-browser test-api bench bench-sse fuzz vet
+.PHONY: run build test test-unit test-integration test-browser test-api bench bench-replicas bench-sse fuzz vet
 
 run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 	$(GO) run ./cmd/cupcake-factory
@@ -129,6 +129,9 @@ test-deploy: ## check the Knative manifests, docker-compose.yml and func.yaml
 
 bench: ## orders/s and e2e latency in-process and over Kafka (kfake, or BROKERS=host:port), against sarama's and bbolt's own best, and a growth run
 	cd tests && $(GO) run ./cmd/bench $(if $(BROKERS),-brokers $(BROKERS))
+
+bench-replicas: ## 1 and REPLICAS (3) replicas on Apache Kafka sharing FerretDB: orders/s, p99, MongoDB commands per order, dead letters, orders not ended
+	cd tests && $(GO) run ./cmd/bench -only replicas -replicas $(or $(REPLICAS),3) -in-flight 64 -offer-for 10s
 
 bench-sse: ## order latency and server memory with 2000 live notification clients, and 503 beyond MAX_SSE_CLIENTS
 	ulimit -n 20000 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; cd tests && $(GO) run ./cmd/ssebench -clients 2000 -orders 200

@@ -2,7 +2,9 @@ package domain
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -229,6 +231,66 @@ func (o *Order) Emit(e cloudevents.Event) error {
 	}
 	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: buf.String(), At: time.Now().UTC().Truncate(time.Millisecond)})
 	return nil
+}
+
+// EmitAgain emits once more the reply of the step the event with key
+// eventKey caused, for a redelivery of that event (the step happened
+// already: ErrDuplicate). Knative and Kafka deliver an event again exactly
+// when its first delivery's outcome was lost, and the reply is what moves
+// the order on, so a reply that was lost on its way must come again. It
+// does so only while that step is the last thing that happened to o (once
+// the order moved on, its reply evidently arrived) and the outbox does not
+// hold the reply still (then the relay delivers it anyway); otherwise it
+// returns ErrNothingToReplay and o is unchanged. A reply's id is the same
+// for the same step of the same order (events.Reply), so a receiver that
+// had it already finds it a duplicate.
+func (o *Order) EmitAgain(eventKey string, reply cloudevents.Event) error {
+	if !o.lastStepFrom(eventKey) {
+		return ErrNothingToReplay
+	}
+	for _, m := range o.Outbox {
+		if e, err := DecodeMessage(m); err == nil && events.Key(e) == events.Key(reply) {
+			return ErrNothingToReplay
+		}
+	}
+	return o.Emit(reply)
+}
+
+// OrderUpdater is the store's unit of work on an order.
+type OrderUpdater interface {
+	UpdateOrder(ctx context.Context, id string, fn func(*Order) error) (Order, error)
+}
+
+// Replay is what a function does with a redelivered event (its step
+// happened already): in one unit of work, it emits the reply of that step
+// again if EmitAgain says so. reply computes the step's reply from the
+// order as it is (nil: the step had none).
+func Replay(ctx context.Context, s OrderUpdater, orderID, eventKey string, reply func(Order) (*cloudevents.Event, error)) error {
+	_, err := s.UpdateOrder(ctx, orderID, func(o *Order) error {
+		r, err := reply(*o)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return ErrNothingToReplay
+		}
+		return o.EmitAgain(eventKey, *r)
+	})
+	if err != nil && !errors.Is(err, ErrNothingToReplay) {
+		return fmt.Errorf("replay the reply to %s of order %s: %w", eventKey, orderID, err)
+	}
+	return nil
+}
+
+// ErrNothingToReplay is EmitAgain's answer when no reply is to be sent again.
+var ErrNothingToReplay = errors.New("nothing to replay")
+
+// lastStepFrom reports whether the event with key eventKey caused the last
+// steps of o's history (a step's own follow-ups are keyed eventKey#...).
+func (o Order) lastStepFrom(eventKey string) bool {
+	n := len(o.History)
+	return eventKey != "" && n > 0 &&
+		(o.History[n-1].Event == eventKey || strings.HasPrefix(o.History[n-1].Event, eventKey+"#"))
 }
 
 // encoding holds buffers for Emit: an event is encoded into one grown to

@@ -1,6 +1,9 @@
 package domain
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is everything the system keeps, as units of work: a function passed
 // to UpdateOrder or UpdateCustomer is pure domain code, and the adapter makes
@@ -35,6 +38,14 @@ type Store interface {
 	// Pending lists the ids of orders whose outbox holds messages, the
 	// longest waiting first; all of them for limit <= 0.
 	Pending(ctx context.Context, limit int) ([]string, error)
+	// Abandoned claims, for lease, at most limit orders whose outbox holds
+	// a message written before before (the writer did not deliver it: it
+	// died, or its broker was down) and that nobody claims right now, and
+	// returns their ids, the longest waiting first. Of several processes
+	// sharing the store one claims each order; a claim ends by itself
+	// when its lease runs out. Its cost does not grow with the number of
+	// orders that are not abandoned.
+	Abandoned(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]string, error)
 	Ping(ctx context.Context) error
 	Close() error
 }

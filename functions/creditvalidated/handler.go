@@ -52,7 +52,10 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 		}
 		return o.Emit(*reply)
 	})
-	if err != nil && !errors.Is(err, domain.ErrDuplicate) {
+	if errors.Is(err, domain.ErrDuplicate) {
+		return domain.Replay(ctx, f.store, d.OrderID, events.Key(e), f.reply)
+	}
+	if err != nil {
 		return fmt.Errorf("credit verdict for order %s: %w", d.OrderID, err)
 	}
 	return nil

@@ -28,7 +28,7 @@ type OutboxStore interface {
 	Order(ctx context.Context, id string) (domain.Order, error)
 	UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error)
 	ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error)
-	Pending(ctx context.Context, limit int) ([]string, error)
+	Abandoned(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]string, error)
 }
 
 // BatchPublisher is a Publisher that can take several events at once, in
@@ -43,6 +43,10 @@ type BatchPublisher interface {
 // stays in the outbox: a redelivery of the event that caused it drains it
 // again, and it is dropped once older than NoRouteExpiry.
 var ErrNoRoute = errors.New("no route for this event here")
+
+// Lease is how long a relay that took over an abandoned outbox has it to
+// itself before another process may take it over again.
+const Lease = 15 * time.Second
 
 // NoRouteExpiry bounds how long a message nobody can take stays.
 const NoRouteExpiry = 10 * time.Minute
@@ -513,19 +517,18 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
+// round delivers the outboxes older than grace that this relay could
+// claim (see domain.Store.Abandoned): of several processes sharing the
+// store, one delivers each, and what a round costs the store depends on
+// how much was abandoned, not on how many orders are in flight.
 func (r *Relay) round(ctx context.Context, grace time.Duration) {
-	ids, err := r.store.Pending(ctx, 1000)
+	ids, err := r.store.Abandoned(ctx, time.Now().Add(-grace), Lease, 1000)
 	if err != nil {
-		r.log.WarnContext(ctx, "relay: list pending outboxes", "error", err)
-		return
+		r.log.WarnContext(ctx, "relay: claim abandoned outboxes", "error", err)
 	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
-		}
-		o, err := r.store.Order(ctx, id)
-		if err != nil || len(o.Outbox) == 0 || time.Since(o.Outbox[0].At) < grace {
-			continue
 		}
 		if err := r.Drain(ctx, id); err != nil {
 			r.log.WarnContext(ctx, "relay: outbox not delivered yet", "order", id, "error", err)

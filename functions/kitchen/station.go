@@ -52,28 +52,43 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) error {
 		if err := o.Apply(domain.To(s.step.Records, d.By, "", key, s.now())); err != nil {
 			return err
 		}
-		next, ok := events.StepFor(s.step.Replies[0])
-		switch {
-		case !ok: // the last step: the order ships
+		if _, ok := events.StepFor(s.step.Replies[0]); !ok { // the last step: the order ships
 			if err := o.Apply(domain.To(events.StatusShipped, d.By, "", key+"#shipped", s.now())); err != nil {
 				return err
 			}
-			return s.emit(o, s.step.Replies[0], o.Update(s.step.Records))
-		case s.auto:
-			return s.emit(o, next.Takes, events.KitchenStep{OrderID: o.ID, By: next.AutoBy()})
 		}
-		return nil
+		r, err := s.reply(*o)
+		if err != nil || r == nil {
+			return err
+		}
+		return o.Emit(*r)
 	})
-	if err != nil && !errors.Is(err, domain.ErrDuplicate) {
+	if errors.Is(err, domain.ErrDuplicate) {
+		return domain.Replay(ctx, s.store, d.OrderID, key, s.reply)
+	}
+	if err != nil {
 		return fmt.Errorf("record %s for order %s: %w", s.step.Records, d.OrderID, err)
 	}
 	return nil
 }
 
-func (s *Station) emit(o *domain.Order, typ string, data any) error {
-	e, err := events.Reply(typ, s.Source(), o.ID, data)
-	if err != nil {
-		return err
+// reply is what the step answers for o: the shipped event after the last
+// step, the next step in the automatic kitchen, nothing in the manual one
+// (the staff at the next station take it from their screen).
+func (s *Station) reply(o domain.Order) (*cloudevents.Event, error) {
+	var (
+		e   cloudevents.Event
+		err error
+	)
+	next, ok := events.StepFor(s.step.Replies[0])
+	switch {
+	case !ok:
+		e, err = events.Reply(s.step.Replies[0], s.Source(), o.ID, o.Update(s.step.Records))
+	case s.auto:
+		e, err = events.Reply(next.Takes, s.Source(), o.ID, events.KitchenStep{OrderID: o.ID, By: next.AutoBy()})
+	default:
+		return nil, nil
 	}
-	return o.Emit(e)
+	return &e, err
 }
+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -150,6 +151,71 @@ func TestTheSameStepEventTwiceRecordsOnce(t *testing.T) {
 			if len(after.History) != len(mid.History) || len(after.Outbox) != len(mid.Outbox) {
 				t.Errorf("history grew from %d to %d, outbox from %d to %d",
 					len(mid.History), len(after.History), len(mid.Outbox), len(after.Outbox))
+			}
+		})
+	}
+}
+
+// A redelivery comes when the outcome of the first delivery was lost, as
+// a reply is when the caller (Knative's dispatcher) went away after the
+// write: the step's reply is emitted again, with the same id, as long as
+// the step is the last thing that happened to the order and the outbox
+// does not hold the reply still; once the order moved on, never.
+func TestARedeliveredStepEventEmitsItsLostReplyAgainWhileTheOrderHasNotMovedOn(t *testing.T) {
+	ctx := context.Background()
+	for _, st := range stations(t) {
+		t.Run(st.step.Function, func(t *testing.T) {
+			s := fntest.Store(t)
+			fntest.OrderIn(t, s, "o-1", st.from)
+			f := kitchen.New(st.step, s, true)
+			e := stepEvent(t, st)
+			if err := f.Handle(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			first := fntest.Order(t, s, "o-1")
+			reply, err := domain.DecodeMessage(first.Outbox[len(first.Outbox)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			replies := func() []string {
+				var keys []string
+				for _, m := range fntest.Order(t, s, "o-1").Outbox {
+					if r, err := domain.DecodeMessage(m); err == nil && r.Type() == reply.Type() {
+						keys = append(keys, events.Key(r))
+					}
+				}
+				return keys
+			}
+			if err := f.Handle(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if got := replies(); len(got) != 1 {
+				t.Errorf("redelivered while the reply waits in the outbox: %d replies there, want the one", len(got))
+			}
+			delivered := func(move func(*domain.Order) error) {
+				t.Helper()
+				if _, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error { o.Outbox = nil; return move(o) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			delivered(func(*domain.Order) error { return nil })
+			if err := f.Handle(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if got := replies(); !slices.Equal(got, []string{events.Key(reply)}) {
+				t.Errorf("redelivered after the reply went: replies %q in the outbox, want %q again", got, events.Key(reply))
+			}
+			if st.next == nil {
+				return // shipped: the order cannot move on
+			}
+			delivered(func(o *domain.Order) error {
+				return o.Apply(domain.To(st.next.Records, "test", "", "test next", time.Now()))
+			})
+			if err := f.Handle(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if got := replies(); len(got) != 0 {
+				t.Errorf("redelivered after the order moved on: replies %q emitted, want none", got)
 			}
 		})
 	}

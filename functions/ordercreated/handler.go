@@ -21,6 +21,7 @@ const Source = events.Source + "/" + events.FuncOrderCreated
 // Store is what order-created needs from the store.
 type Store interface {
 	Order(ctx context.Context, id string) (domain.Order, error)
+	UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error)
 	ChangeCredit(ctx context.Context, ch domain.CreditChange) (domain.Customer, error)
 	CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error)
 }
@@ -58,7 +59,10 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 	}
 	o := domain.NewOrder(d, events.Key(e), "", f.now())
 	if existing, err := f.store.Order(ctx, d.OrderID); err == nil {
-		return sameOrder(existing, o)
+		if err := sameOrder(existing, o); err != nil {
+			return err
+		}
+		return domain.Replay(ctx, f.store, o.ID, events.Key(e), reply)
 	}
 
 	refused := events.ReasonInvalidOrder
@@ -69,10 +73,9 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 		}
 	}
 	o = domain.NewOrder(d, events.Key(e), refused, f.now())
-	result := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: refused == "", Reason: refused}
-	reply, err := events.Reply(events.TypeCreditValidated, Source, o.ID, result)
+	r, err := reply(o)
 	if err == nil {
-		err = o.Emit(reply)
+		err = o.Emit(*r)
 	}
 	if err != nil {
 		return err
@@ -89,4 +92,11 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 		}
 	}
 	return sameOrder(stored, o)
+}
+
+// reply is the credit decision recorded in o.
+func reply(o domain.Order) (*cloudevents.Event, error) {
+	result := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: o.Refused == "", Reason: o.Refused}
+	e, err := events.Reply(events.TypeCreditValidated, Source, o.ID, result)
+	return &e, err
 }

@@ -147,6 +147,55 @@ func TestTheSameOrderCreatedTwiceHasOneEffect(t *testing.T) {
 	}
 }
 
+// Knative redelivers an order.created whose reply it lost (the dispatcher
+// timed out after the write): the credit-validated reply comes again, with
+// the same id, and nothing else happens; once the order moved on, nothing.
+func TestARedeliveredOrderCreatedEmitsItsLostReplyAgainUntilTheOrderMovesOn(t *testing.T) {
+	ctx := context.Background()
+	s := fntest.Store(t)
+	f := New(s)
+	e := fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))
+	if err := f.Handle(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	first := fntest.Order(t, s, "o-1")
+	reply, err := domain.DecodeMessage(first.Outbox[len(first.Outbox)-1])
+	if err != nil || reply.Type() != events.TypeCreditValidated {
+		t.Fatalf("first reply %s, %v; want %s", reply.Type(), err, events.TypeCreditValidated)
+	}
+	clear := func(move func(*domain.Order) error) {
+		t.Helper()
+		if _, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error { o.Outbox = nil; return move(o) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clear(func(*domain.Order) error { return nil })
+	if err := f.Handle(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	again := fntest.Order(t, s, "o-1")
+	if len(again.Outbox) != 1 || len(again.History) != 1 {
+		t.Fatalf("after the redelivery: %d messages, %d steps; want the reply alone, 1 step", len(again.Outbox), len(again.History))
+	}
+	if r, _ := domain.DecodeMessage(again.Outbox[0]); events.Key(r) != events.Key(reply) || string(r.Data()) != string(reply.Data()) {
+		t.Errorf("replayed %s %s; want the first reply %s %s", events.Key(r), r.Data(), events.Key(reply), reply.Data())
+	}
+	if c, _ := s.Customer(ctx, "alice"); c.Available != 10000-1200 {
+		t.Errorf("available %d after the redelivery, want 8800 (reserved once)", c.Available)
+	}
+	clear(func(o *domain.Order) error {
+		return o.Apply(domain.To(events.StatusApproved, "test", "", "test verdict", time.Now()))
+	})
+	if err := f.Handle(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range fntest.Order(t, s, "o-1").Outbox {
+		if r, _ := domain.DecodeMessage(m); r.Type() == events.TypeCreditValidated {
+			t.Errorf("redelivered after the order moved on: %s emitted again, want nothing", r.Type())
+		}
+	}
+}
+
 // A crash after the reservation and before the order was recorded: the
 // event comes again and finds the reservation made, and records the order.
 func TestARedeliveryAfterACrashFindsTheReservationMade(t *testing.T) {

@@ -752,6 +752,19 @@ func (s *Store) Orders(_ context.Context, q domain.OrderQuery) (page domain.Orde
 
 // Pending lists the orders with undelivered messages, longest waiting first.
 func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
+	return s.pending(time.Time{}, limit)
+}
+
+// Abandoned lists the orders whose oldest message was written before
+// before. This process is the store's only user, so there is nobody to
+// claim them from, and lease has nothing to do.
+func (s *Store) Abandoned(_ context.Context, before time.Time, _ time.Duration, limit int) ([]string, error) {
+	return s.pending(before, limit)
+}
+
+// pending lists the orders with messages older than before (all of them
+// for the zero time), the longest waiting first, at most limit (> 0).
+func (s *Store) pending(before time.Time, limit int) ([]string, error) {
 	type entry struct {
 		id    string
 		since time.Time
@@ -763,7 +776,9 @@ func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
 			if err := e.since.UnmarshalBinary(v); err != nil {
 				return fmt.Errorf("decode pending order %s: %w", k, err)
 			}
-			all = append(all, e)
+			if before.IsZero() || e.since.Before(before) {
+				all = append(all, e)
+			}
 			return nil
 		})
 	})

@@ -507,6 +507,42 @@ func parseCursor(c string) (time.Time, string, error) {
 	return time.UnixMilli(n).UTC(), id, nil
 }
 
+// Abandoned finds, through the pendingSince index, orders whose oldest
+// message is older than before and whose relay lease (relayUntil) is not
+// running, and claims each with one conditional update that sets a new
+// lease: of several replicas looking at once, one wins each order. A
+// later write of the order (UpdateOrder replaces the document) ends the
+// lease with it.
+func (s *Store) Abandoned(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]string, error) {
+	now := time.Now().UTC()
+	free := bson.E{Key: "$nor", Value: bson.A{bson.D{{Key: "relayUntil", Value: bson.D{{Key: "$gt", Value: now}}}}}}
+	cur, err := s.orders.Find(ctx,
+		bson.D{{Key: "pendingSince", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}, free},
+		options.Find().SetSort(bson.D{{Key: "pendingSince", Value: 1}}).SetLimit(int64(limit)).
+			SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongodb: list abandoned outboxes: %w", err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongodb: list abandoned outboxes: %w", err)
+	}
+	var ids []string
+	for _, d := range docs {
+		r, err := s.orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, free},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "relayUntil", Value: now.Add(lease)}}}})
+		if err != nil {
+			return ids, fmt.Errorf("mongodb: claim the outbox of order %s: %w", d.ID, err)
+		}
+		if r.ModifiedCount == 1 {
+			ids = append(ids, d.ID)
+		}
+	}
+	return ids, nil
+}
+
 // Pending lists the orders with undelivered messages, longest waiting first.
 func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "pendingSince", Value: 1}}).

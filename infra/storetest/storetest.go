@@ -1122,6 +1122,28 @@ func outbox(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("AbandonedTakesOnlyOutboxesOlderThanTheCutOffOldestFirst", func(t *testing.T) {
+		s := store(t, open)
+		for _, o := range []struct {
+			id   string
+			msgs []int // minutes after t0
+		}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}, {"o-e", []int{7, 8}}} {
+			order := newOrder(o.id, "alice", vanilla6, t0)
+			order.Outbox = nil
+			for _, m := range o.msgs {
+				order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
+			}
+			mustCreateOrder(t, s, order)
+		}
+		got, err := s.Abandoned(t.Context(), t0.Add(6*time.Minute), time.Minute, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"o-b", "o-a"}; !slices.Equal(got, want) {
+			t.Errorf("Abandoned(before minute 6, limit 2) = %q; want %q (o-d's is younger, o-e's too)", got, want)
+		}
+	})
+
 	t.Run("PendingFollowsTheOldestUndeliveredMessage", func(t *testing.T) {
 		s := store(t, open)
 		for _, o := range []struct {

@@ -97,6 +97,55 @@ func TestAStoreStartedBeforeMongoDBSaysWhatIsMissingThenBecomesReady(t *testing.
 	}
 }
 
+// TestReplicasLookingForAbandonedOutboxesAtOnceClaimEachOnce is what
+// keeps N replicas from delivering one another's work: stores on one
+// database, as replicas are, ask at the same moment; each abandoned order
+// goes to exactly one of them, and nobody gets it again while the lease runs.
+func TestReplicasLookingForAbandonedOutboxesAtOnceClaimEachOnce(t *testing.T) {
+	uri := ferret.Start(t)
+	const replicas, orders = 4, 30
+	stores := make([]*mongo.Store, replicas)
+	for i := range stores {
+		stores[i] = openStore(t, uri, "claims")
+		defer stores[i].Close()
+	}
+	old := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	for i := range orders {
+		o := domain.NewOrder(events.OrderCreated{OrderID: fmt.Sprintf("o-%02d", i), CustomerID: "alice",
+			Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, fmt.Sprintf("test %d", i), "", old)
+		o.Outbox = []domain.Message{{ID: fmt.Sprintf("m-%02d", i), Release: 1, At: old}}
+		if _, _, err := stores[0].CreateOrder(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed := make([][]string, replicas)
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			ids, err := s.Abandoned(t.Context(), time.Now(), time.Minute, 100)
+			if err != nil {
+				t.Errorf("replica %d: %v", i, err)
+			}
+			claimed[i] = ids
+		})
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for _, ids := range claimed {
+		for _, id := range ids {
+			seen[id]++
+		}
+	}
+	for i := range orders {
+		if id := fmt.Sprintf("o-%02d", i); seen[id] != 1 {
+			t.Errorf("order %s claimed %d times; want once", id, seen[id])
+		}
+	}
+	if again, err := stores[1].Abandoned(t.Context(), time.Now(), time.Minute, 100); err != nil || len(again) != 0 {
+		t.Errorf("while the leases run: %q, %v; want nothing", again, err)
+	}
+}
+
 // TestStoreConformance runs the store conformance suite against the MongoDB
 // store on FerretDB.
 func TestStoreConformance(t *testing.T) {

@@ -61,6 +61,9 @@ type options struct {
 	brokers                string
 	partitions             int
 	only                   string
+	replicas               int
+	replicaOrders          int
+	replicaRate            int
 }
 
 func main() {
@@ -73,7 +76,10 @@ func main() {
 	flag.IntVar(&o.stored, "stored", 20000, "orders stored when listing latency is measured")
 	flag.StringVar(&o.brokers, "brokers", "", "Kafka bootstrap servers (default: kfake in this process)")
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions per topic of the kfake broker")
-	flag.StringVar(&o.only, "only", "baseline,inprocess,kafka,growth", "which parts to run")
+	flag.StringVar(&o.only, "only", "baseline,inprocess,kafka,growth", "which parts to run (replicas: N replicas on Apache Kafka and FerretDB, beside 1)")
+	flag.IntVar(&o.replicas, "replicas", 3, "replicas in the replicas part")
+	flag.IntVar(&o.replicaOrders, "replica-orders", 500, "orders per saturated run in the replicas part")
+	flag.IntVar(&o.replicaRate, "replica-rate", 20, "offered orders per second in the replicas part (FerretDB is slow)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -166,6 +172,12 @@ func run(o options) error {
 		}
 	}
 
+	if parts["replicas"] {
+		if err := replicas(r, bin, work, o); err != nil {
+			return err
+		}
+	}
+
 	if parts["growth"] {
 		if err := growth(r, bin, filepath.Join(work, "growth"), o); err != nil {
 			return err
@@ -191,11 +203,11 @@ func pipeline(r *report, bin, dir, name string, o options, env []string) (float6
 		return 0, err
 	}
 	// Warm up (connections, consumer groups settled) before timing.
-	if _, _, _, err := s.saturate("bench", 2*o.inFlight, o.inFlight); err != nil {
+	if _, _, _, err := s.saturate(one("bench"), 2*o.inFlight, o.inFlight); err != nil {
 		return 0, fmt.Errorf("%s warm-up: %w", name, err)
 	}
 	cpu0, cpuErr := cpuTime(s.srv.Pid())
-	took, lat, _, err := s.saturate("bench", o.orders, o.inFlight)
+	took, lat, _, err := s.saturate(one("bench"), o.orders, o.inFlight)
 	if err != nil {
 		return 0, fmt.Errorf("%s saturated: %w", name, err)
 	}
@@ -208,7 +220,7 @@ func pipeline(r *report, bin, dir, name string, o options, env []string) (float6
 	if cpuErr == nil && err == nil {
 		r.add("%-9s   the system's CPU time per order, saturated: %s", name, ((cpu1 - cpu0) / time.Duration(o.orders)).Round(time.Microsecond))
 	}
-	lat, ids, err := s.offer("bench", o.rate, o.offerFor)
+	lat, ids, err := s.offer(one("bench"), o.rate, o.offerFor)
 	if err != nil {
 		return 0, fmt.Errorf("%s at %d orders/s: %w", name, o.rate, err)
 	}
@@ -246,7 +258,7 @@ func growth(r *report, bin, dir string, o options) error {
 		return err
 	}
 	start := time.Now()
-	_, _, finished, err := s.saturate("regular", o.growth, o.inFlight)
+	_, _, finished, err := s.saturate(one("regular"), o.growth, o.inFlight)
 	if err != nil {
 		return fmt.Errorf("growth: %w", err)
 	}
@@ -272,7 +284,7 @@ func growth(r *report, bin, dir string, o options) error {
 		if err := s.createCustomer("filler"); err != nil {
 			return err
 		}
-		if _, _, _, err := s.saturate("filler", more, o.inFlight); err != nil {
+		if _, _, _, err := s.saturate(one("filler"), more, o.inFlight); err != nil {
 			return fmt.Errorf("fill the store: %w", err)
 		}
 	}

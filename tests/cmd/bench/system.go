@@ -24,6 +24,10 @@ type system struct {
 	times   map[string]timing // by order id
 	base    string
 	srv     *runner.Server
+	// more are further replicas sharing the store and the broker: orders
+	// are placed on all of them in turn (a load balancer's round robin).
+	more    []*system
+	placed  atomic.Int64
 	client  *http.Client
 	shipped *watcher
 	cancel  context.CancelFunc
@@ -68,7 +72,38 @@ func (s *system) stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	for _, r := range s.more {
+		r.srv.Stop()
+	}
 	s.srv.Stop()
+}
+
+// startReplica runs one more replica beside s, on a free loopback port.
+func (s *system) startReplica(bin string, env map[string]string) error {
+	addr, err := runner.FreeAddress()
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{"LISTEN_ADDRESS": addr, "LOG_LEVEL": "ERROR"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	srv, err := runner.Exec(bin, vars)
+	if err != nil {
+		return err
+	}
+	r := &system{base: "http://" + addr, srv: srv, client: s.client}
+	s.more = append(s.more, r)
+	return srv.WaitReady(r.base, 60*time.Second)
+}
+
+// all is every replica, s first.
+func (s *system) all() []*system { return append([]*system{s}, s.more...) }
+
+// next is the replica the next order goes to.
+func (s *system) next() *system {
+	all := s.all()
+	return all[int(s.placed.Add(1))%len(all)]
 }
 
 func (s *system) do(method, path, body string) ([]byte, int, error) {
@@ -97,6 +132,9 @@ func (s *system) createCustomer(id string) error {
 	return nil
 }
 
+// one is every order for one customer.
+func one(customer string) func(int) string { return func(int) string { return customer } }
+
 // order places one order for customer and returns how long it took until
 // the stream said it had shipped.
 func (s *system) order(customer string) (time.Duration, error) {
@@ -107,7 +145,7 @@ func (s *system) order(customer string) (time.Duration, error) {
 // placeOrder is order, telling the order's id too.
 func (s *system) placeOrder(customer string) (string, time.Duration, error) {
 	start := time.Now()
-	b, st, err := s.do(http.MethodPost, "/api/v1/order",
+	b, st, err := s.next().do(http.MethodPost, "/api/v1/order",
 		fmt.Sprintf(`{"customerId":%q,"items":[{"flavour":"vanilla","size":"S","quantity":1}]}`, customer))
 	accepted := time.Now()
 	if err != nil || st != http.StatusAccepted {
@@ -196,24 +234,24 @@ func (s *system) stages(ids []string) (map[string][]time.Duration, error) {
 // saturate places n orders with c of them in flight at once (a new one as
 // soon as one ships), and returns the time taken, each order's latency and
 // when each finished.
-func (s *system) saturate(customer string, n, c int) (time.Duration, []time.Duration, []time.Time, error) {
+func (s *system) saturate(customer func(i int) string, n, c int) (time.Duration, []time.Duration, []time.Time, error) {
 	var (
 		mu       sync.Mutex
 		lat      []time.Duration
 		finished []time.Time
 		firstErr error
-		next     = make(chan struct{}, n)
+		next     = make(chan int, n)
 		wg       sync.WaitGroup
 	)
-	for range n {
-		next <- struct{}{}
+	for i := range n {
+		next <- i
 	}
 	close(next)
 	start := time.Now()
 	for range c {
 		wg.Go(func() {
-			for range next {
-				d, err := s.order(customer)
+			for i := range next {
+				d, err := s.order(customer(i))
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -233,7 +271,7 @@ func (s *system) saturate(customer string, n, c int) (time.Duration, []time.Dura
 
 // offer places orders at rate per second for d, each on its own, whether or
 // not earlier ones have shipped, and returns their latencies.
-func (s *system) offer(customer string, rate int, d time.Duration) ([]time.Duration, []string, error) {
+func (s *system) offer(customer func(i int) string, rate int, d time.Duration) ([]time.Duration, []string, error) {
 	var (
 		mu       sync.Mutex
 		lat      []time.Duration
@@ -247,7 +285,7 @@ func (s *system) offer(customer string, rate int, d time.Duration) ([]time.Durat
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 		wg.Go(func() {
-			id, d, err := s.placeOrder(customer)
+			id, d, err := s.placeOrder(customer(i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
