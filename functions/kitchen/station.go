@@ -91,4 +91,3 @@ func (s *Station) reply(o domain.Order) (*cloudevents.Event, error) {
 	}
 	return &e, err
 }
-

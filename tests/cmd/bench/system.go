@@ -19,11 +19,11 @@ import (
 // over REST and watches them ship on the notification stream, as a shop
 // and its kitchen screen would.
 type system struct {
-	missed  atomic.Int64 // shipped orders the stream did not tell about
-	mu      sync.Mutex
-	times   map[string]timing // by order id
-	base    string
-	srv     *runner.Server
+	missed atomic.Int64 // shipped orders the stream did not tell about
+	mu     sync.Mutex
+	times  map[string]timing // by order id
+	base   string
+	srv    *runner.Server
 	// more are further replicas sharing the store and the broker: orders
 	// are placed on all of them in turn (a load balancer's round robin).
 	more    []*system
