@@ -16,6 +16,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/functions"
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 	"github.com/cupcake-factory/cupcake-factory/functions/kitchen"
+	"github.com/cupcake-factory/cupcake-factory/functions/relay"
 	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
 	"github.com/cupcake-factory/cupcake-factory/infra/config"
 	"github.com/cupcake-factory/cupcake-factory/infra/kafka"
@@ -26,11 +27,14 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/telemetry"
 )
 
-// Transport carries events between functions. Its adapters: dispatch.Local
-// (in-process) and infra/kafka (a topic per event type).
+// Transport carries events between functions over Kafka (infra/kafka: a
+// topic per event type). In one process there is none: the dispatcher
+// hands each event to the next function directly.
 type Transport interface {
 	Publish(ctx context.Context, e cloudevents.Event) error
+	PublishAll(ctx context.Context, es []cloudevents.Event) []error
 	Start(ctx context.Context, handle func(context.Context, cloudevents.Event) error) error
+	Ready() error
 	Close(ctx context.Context) error
 }
 
@@ -45,11 +49,12 @@ type App struct {
 	Router  *dispatch.Router
 	Metrics *metrics.Metrics
 
-	transport Transport
-	ingress   dispatch.Publisher // where events from outside go: the transport, or the functions here
-	relay     *dispatch.Relay
-	stopRelay context.CancelFunc
-	relayDone chan struct{}
+	transport  Transport // nil in one process
+	consume    bool      // the transport's consumers feed the functions (else Knative calls them over HTTP)
+	dispatcher *dispatch.Dispatcher
+	relay      *relay.Relay
+	stopRelay  context.CancelFunc
+	relayDone  chan struct{}
 	// tracing is the tracer provider the OTEL_* variables configured (nil
 	// if none), untraced puts back the one before.
 	tracing  *sdktrace.TracerProvider
@@ -88,8 +93,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		_ = store.Close()
 		return nil, err
 	}
-	a.relay = dispatch.NewRelay(store, a.transport, log)
-	a.relay.Linger = 200 * time.Millisecond
+	var pub relay.Publisher = a.Hub
+	if a.transport != nil {
+		pub = a.transport
+	}
+	a.relay = relay.New(store, pub, log)
+	// Over Kafka every event goes to its topic; in one process, and on
+	// Knative's reply path, the relay hands on the next step's event.
+	a.relay.HandOn = !a.consume
+	if a.relay.HandOn {
+		a.relay.Takes = a.Router.Handles
+	}
+	a.dispatcher = &dispatch.Dispatcher{Router: a.Router, Relay: a.relay, Log: log}
 	if err := a.register(); err != nil {
 		_ = a.Close(ctx)
 		return nil, err
@@ -104,13 +119,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return nil, err
 		}
 	}
-	if err := a.transport.Start(ctx, a.Router.Handle); err != nil {
-		_ = a.Close(ctx)
-		return nil, err
+	if a.transport != nil {
+		handle := func(ctx context.Context, e cloudevents.Event) error {
+			_, err := a.dispatcher.Handle(ctx, e)
+			return err
+		}
+		if err := a.transport.Start(ctx, handle); err != nil {
+			_ = a.Close(ctx)
+			return nil, err
+		}
 	}
 	relayCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopRelay, a.relayDone = cancel, make(chan struct{})
-	go func() { defer close(a.relayDone); a.relay.Run(relayCtx) }()
+	go func() {
+		defer close(a.relayDone)
+		a.relay.Run(relayCtx, func(ctx context.Context, o domain.Order) { a.dispatcher.Resume(ctx, o) })
+	}()
 	log.Info("cupcake-factory started", "functions", cfg.Functions, "kitchen", cfg.KitchenMode, "store", storeName(cfg))
 	return a, nil
 }
@@ -121,7 +145,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 // then Kafka carries only the notifications.
 func (a *App) connect() error {
 	cfg := a.Config
-	a.transport, a.ingress = dispatch.Local{Router: a.Router, Notifier: a.Hub}, a.Router
 	if len(cfg.KafkaBrokers) == 0 {
 		return nil
 	}
@@ -143,8 +166,8 @@ func (a *App) connect() error {
 	if err != nil {
 		return err
 	}
+	a.transport, a.consume = k, cfg.KafkaConsume
 	if cfg.KafkaConsume {
-		a.transport, a.ingress = k, k
 		a.Metrics.WatchLag(func(ctx context.Context) ([]metrics.Lag, error) {
 			lags, err := k.Lag(ctx)
 			out := make([]metrics.Lag, len(lags))
@@ -153,25 +176,14 @@ func (a *App) connect() error {
 			}
 			return out, err
 		})
-		return nil
 	}
-	a.transport = notifyOver{Local: dispatch.Local{Router: a.Router, Notifier: k}, kafka: k}
 	return nil
 }
 
-// notifyOver is the in-process transport whose notifications go to Kafka.
-type notifyOver struct {
-	dispatch.Local
-	kafka *kafka.Transport
-}
-
-func (n notifyOver) Close(ctx context.Context) error { return n.kafka.Close(ctx) }
-
-func (n notifyOver) Ready() error { return n.kafka.Ready() }
-
 func openStore(cfg config.Config, m *metrics.Metrics) (domain.Store, error) {
 	if cfg.MongoURI != "" {
-		return mongo.Open(cfg.MongoURI, cfg.MongoDatabase, mongo.Options{OnCommand: m.MongoCommand})
+		return mongo.Open(cfg.MongoURI, cfg.MongoDatabase, mongo.Options{
+			OnCommand: m.MongoCommand, Lease: relay.Lease, Owner: cfg.KafkaInstanceID})
 	}
 	return bolt.Open(cfg.DataDir)
 }
@@ -187,12 +199,12 @@ func storeName(cfg config.Config) string {
 func (a *App) register() error {
 	for _, name := range a.Config.Functions {
 		step, _ := events.StepNamed(name)
-		h, err := functions.New(step, telemetry.Store(a.relay.HandOn(a.Metrics.TimeShipping(a.Store))), a.Config.Auto())
+		h, err := functions.New(step, telemetry.Store(a.Metrics.TimeShipping(a.Store)), a.Config.Auto())
 		if err != nil {
 			return err
 		}
 		a.Router.Register(step.Takes, name, h, dispatch.Trace(name), dispatch.Recover(a.Log), dispatch.Log(a.Log),
-			dispatch.Count(a.Metrics, name), dispatch.DrainAfter(a.relay, a.Log))
+			dispatch.Count(a.Metrics, name))
 	}
 	return nil
 }
@@ -278,11 +290,10 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 	// The request's span (the trace's root, or the caller's) goes on with
 	// the event, unless it came with a trace context of its own.
 	telemetry.InjectIfAbsent(ctx, &e)
-	var reply dispatch.Reply
-	if err := a.ingress.Publish(dispatch.WithReply(context.WithoutCancel(ctx), &reply), e); err != nil {
-		return nil, err
+	if a.consume {
+		return nil, a.transport.Publish(ctx, e)
 	}
-	return reply.Event(), nil
+	return a.dispatcher.Handle(context.WithoutCancel(ctx), e)
 }
 
 // ReportFailure fails an order at a station's report; the release of its
@@ -292,9 +303,7 @@ func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key str
 	if err != nil {
 		return o, err
 	}
-	if err := a.relay.Drain(context.WithoutCancel(ctx), o.ID); err != nil {
-		a.Log.WarnContext(ctx, "outbox not delivered yet; the relay retries", "order", o.ID, "error", err)
-	}
+	a.dispatcher.Resume(context.WithoutCancel(ctx), o)
 	return o, nil
 }
 
@@ -307,8 +316,8 @@ func (a *App) Ready(ctx context.Context) error {
 	if err := a.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if r, ok := a.transport.(interface{ Ready() error }); ok {
-		if err := r.Ready(); err != nil {
+	if a.transport != nil {
+		if err := a.transport.Ready(); err != nil {
 			return fmt.Errorf("kafka: %w", err)
 		}
 	}

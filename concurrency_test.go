@@ -98,7 +98,7 @@ func TestConcurrentOrdersNeverOverspendCredit(t *testing.T) {
 		for range 2 {
 			wg.Go(func() {
 				<-start
-				if err := f.Handle(ctx, e); err != nil {
+				if _, err := f.Handle(ctx, e); err != nil {
 					t.Errorf("order %s: %v", e.Subject(), err)
 				}
 			})

@@ -157,6 +157,7 @@ func (o *Order) Apply(t Transition) error {
 		o.Reason = t.Step.Reason
 	}
 	o.History = append(o.History, t.Step)
+	o.received(t.Step.Event)
 	o.notify(was)
 	if t.To == events.StatusShipped && o.Reserved > 0 {
 		o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Settle: o.Reserved, At: t.Step.At})
@@ -223,14 +224,39 @@ func (o *Order) end(t Transition) error {
 
 // Emit adds an event to the outbox.
 func (o *Order) Emit(e cloudevents.Event) error {
+	m, err := NewMessage(e)
+	if err == nil {
+		o.Outbox = append(o.Outbox, m)
+	}
+	return err
+}
+
+// NewMessage is the outbox message of an event. Its id is the event's key
+// (source and id), so the handler that receives the event can tell which
+// message brought it (see received).
+func NewMessage(e cloudevents.Event) (Message, error) {
 	buf := encoding.Get().(*bytes.Buffer)
 	defer encoding.Put(buf)
 	buf.Reset()
 	if err := event.WriteJson(&e, buf); err != nil {
-		return Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), o.ID, err)
+		return Message{}, Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), e.Subject(), err)
 	}
-	o.Outbox = append(o.Outbox, Message{ID: uuid.NewString(), Event: buf.String(), At: time.Now().UTC().Truncate(time.Millisecond)})
-	return nil
+	return Message{ID: events.Key(e), Event: buf.String(), At: time.Now().UTC().Truncate(time.Millisecond)}, nil
+}
+
+// received removes from the outbox the message that brought the event with
+// key eventKey, and every message before it. The relay delivers an order's
+// messages in order, each acknowledged before the next goes, so those
+// were delivered: the write of the step an event causes is also the
+// removal of what led to it, and a step costs one write, in whichever
+// process or service it runs.
+func (o *Order) received(eventKey string) {
+	if eventKey == "" {
+		return
+	}
+	if i := slices.IndexFunc(o.Outbox, func(m Message) bool { return m.ID == eventKey }); i >= 0 {
+		o.Outbox = slices.Delete(o.Outbox, 0, i+1)
+	}
 }
 
 // EmitAgain emits once more the reply of the step the event with key
@@ -240,18 +266,16 @@ func (o *Order) Emit(e cloudevents.Event) error {
 // the order on, so a reply that was lost on its way must come again. It
 // does so only while that step is the last thing that happened to o (once
 // the order moved on, its reply evidently arrived) and the outbox does not
-// hold the reply still (then the relay delivers it anyway); otherwise it
-// returns ErrNothingToReplay and o is unchanged. A reply's id is the same
+// hold the reply still (errReplyPending: the order is delivered again as
+// it is); otherwise it returns errNothingToReplay. o is unchanged then. A reply's id is the same
 // for the same step of the same order (events.Reply), so a receiver that
 // had it already finds it a duplicate.
 func (o *Order) EmitAgain(eventKey string, reply cloudevents.Event) error {
 	if !o.lastStepFrom(eventKey) {
-		return ErrNothingToReplay
+		return errNothingToReplay
 	}
-	for _, m := range o.Outbox {
-		if e, err := DecodeMessage(m); err == nil && events.Key(e) == events.Key(reply) {
-			return ErrNothingToReplay
-		}
+	if slices.ContainsFunc(o.Outbox, func(m Message) bool { return m.ID == events.Key(reply) }) {
+		return errReplyPending
 	}
 	return o.Emit(reply)
 }
@@ -264,26 +288,34 @@ type OrderUpdater interface {
 // Replay is what a function does with a redelivered event (its step
 // happened already): in one unit of work, it emits the reply of that step
 // again if EmitAgain says so. reply computes the step's reply from the
-// order as it is (nil: the step had none).
-func Replay(ctx context.Context, s OrderUpdater, orderID, eventKey string, reply func(Order) (*cloudevents.Event, error)) error {
-	_, err := s.UpdateOrder(ctx, orderID, func(o *Order) error {
+// order as it is (nil: the step had none). It returns the order to
+// deliver: with the reply again, or as it is while the reply waits in its
+// outbox; the zero Order when nothing is to be sent.
+func Replay(ctx context.Context, s OrderUpdater, orderID, eventKey string, reply func(Order) (*cloudevents.Event, error)) (Order, error) {
+	o, err := s.UpdateOrder(ctx, orderID, func(o *Order) error {
 		r, err := reply(*o)
 		if err != nil {
 			return err
 		}
 		if r == nil {
-			return ErrNothingToReplay
+			return errNothingToReplay
 		}
 		return o.EmitAgain(eventKey, *r)
 	})
-	if err != nil && !errors.Is(err, ErrNothingToReplay) {
-		return fmt.Errorf("replay the reply to %s of order %s: %w", eventKey, orderID, err)
+	switch {
+	case err == nil, errors.Is(err, errReplyPending):
+		return o, nil
+	case errors.Is(err, errNothingToReplay):
+		return Order{}, nil
 	}
-	return nil
+	return Order{}, fmt.Errorf("replay the reply to %s of order %s: %w", eventKey, orderID, err)
 }
 
-// ErrNothingToReplay is EmitAgain's answer when no reply is to be sent again.
-var ErrNothingToReplay = errors.New("nothing to replay")
+// EmitAgain's answers when it emits nothing.
+var (
+	errNothingToReplay = errors.New("nothing to replay")
+	errReplyPending    = errors.New("the reply waits in the outbox")
+)
 
 // lastStepFrom reports whether the event with key eventKey caused the last
 // steps of o's history (a step's own follow-ups are keyed eventKey#...).

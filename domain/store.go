@@ -35,6 +35,8 @@ type Store interface {
 	// UpdateOrder runs fn on the order and stores the result; if fn fails
 	// nothing is stored, and the order as it was is returned with the error.
 	UpdateOrder(ctx context.Context, id string, fn func(*Order) error) (Order, error)
+	// Delivered removes delivered messages from an order's outbox.
+	Delivered(ctx context.Context, orderID string, ids []string) error
 	// Pending lists the ids of orders whose outbox holds messages, the
 	// longest waiting first; all of them for limit <= 0.
 	Pending(ctx context.Context, limit int) ([]string, error)

@@ -28,13 +28,12 @@ func (s tracedStore) UpdateOrder(ctx context.Context, id string, fn func(*domain
 		span.SetAttributes(AttrOrder.String(id))
 	}
 	o, err := s.Store.UpdateOrder(ctx, id, func(o *domain.Order) error {
-		n := len(o.Outbox)
+		// The messages fn adds are the ones without a trace context (the
+		// step's write also removes those that brought its event).
 		if err := fn(o); err != nil {
 			return err
 		}
-		if n <= len(o.Outbox) {
-			stamp(o.Outbox[n:], parent, state)
-		}
+		stamp(o.Outbox, parent, state)
 		return nil
 	})
 	End(span, err)

@@ -37,12 +37,12 @@ func New(s Store, auto bool) *Function { return &Function{store: s, auto: auto, 
 // Handle applies the verdict under the money rule (domain.Order.Decide), in
 // one write with its reply: com.cupcakes.order.cancelled for a cancelled
 // order, the first kitchen step for an approved one in auto mode.
-func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 	var d events.CreditValidated
 	if err := events.DecodePayload(e, &d); err != nil {
-		return err
+		return domain.Order{}, err
 	}
-	_, err := f.store.UpdateOrder(ctx, d.OrderID, func(o *domain.Order) error {
+	o, err := f.store.UpdateOrder(ctx, d.OrderID, func(o *domain.Order) error {
 		if err := o.Decide(d, Source, events.Key(e), f.now()); err != nil {
 			return err
 		}
@@ -56,9 +56,9 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 		return domain.Replay(ctx, f.store, d.OrderID, events.Key(e), f.reply)
 	}
 	if err != nil {
-		return fmt.Errorf("credit verdict for order %s: %w", d.OrderID, err)
+		return domain.Order{}, fmt.Errorf("credit verdict for order %s: %w", d.OrderID, err)
 	}
-	return nil
+	return o, nil
 }
 
 func (f *Function) reply(o domain.Order) (*cloudevents.Event, error) {

@@ -44,7 +44,7 @@ func TestHandleApprovesOrCancelsAndEmitsWhatFollows(t *testing.T) {
 				fntest.Refused(t, s, "o-1", tt.refused)
 			}
 			credit := fntest.Available(t, s, "alice")
-			if err := New(s, tt.auto).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in)); err != nil {
+			if _, err := New(s, tt.auto).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in)); err != nil {
 				t.Fatal(err)
 			}
 			o := fntest.Order(t, s, "o-1")
@@ -113,7 +113,7 @@ func TestAnApprovalThatBreaksTheMoneyRuleIsRefusedAndChangesNothing(t *testing.T
 					before = fntest.Refused(t, s, "o-1", tt.refused)
 				}
 				credit := fntest.Available(t, s, "alice")
-				err := New(s, auto).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in))
+				_, err := New(s, auto).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in))
 				if domain.KindOf(err) != domain.KindConflict {
 					t.Fatalf("err = %v, want conflict", err)
 				}
@@ -146,11 +146,11 @@ func TestTheSameVerdictTwiceAppliesOnce(t *testing.T) {
 			fntest.OrderIn(t, s, "o-1", events.StatusCreated)
 			f := New(s, true)
 			e := fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in)
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatal(err)
 			}
 			first := fntest.Order(t, s, "o-1")
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatalf("redelivery: %v, want it accepted (delivered twice = applied once)", err)
 			}
 			o := fntest.Order(t, s, "o-1")
@@ -177,7 +177,7 @@ func TestAVerdictThatDoesNotFitTheStateIsRefusedAndChangesNothing(t *testing.T) 
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
 			before := fntest.OrderIn(t, s, "o-1", tt.from)
-			err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in))
+			_, err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-1", tt.in))
 			if domain.KindOf(err) != domain.KindConflict {
 				t.Fatalf("err = %v, want conflict", err)
 			}
@@ -191,7 +191,7 @@ func TestAVerdictThatDoesNotFitTheStateIsRefusedAndChangesNothing(t *testing.T) 
 
 func TestAVerdictForAnUnknownOrderIsNotFound(t *testing.T) {
 	s := fntest.Store(t)
-	err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-9",
+	_, err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, "o-9",
 		events.CreditValidated{OrderID: "o-9", CustomerID: "alice", Amount: 1, Valid: true}))
 	if domain.KindOf(err) != domain.KindNotFound {
 		t.Fatalf("err = %v, want not found", err)
@@ -212,7 +212,7 @@ func TestAMalformedVerdictIsInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
 			fntest.OrderIn(t, s, "o-1", events.StatusCreated)
-			err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, tt.subject, tt.data))
+			_, err := New(s, true).Handle(context.Background(), fntest.Event(t, events.TypeCreditValidated, tt.subject, tt.data))
 			if domain.KindOf(err) != domain.KindInvalid {
 				t.Fatalf("err = %v, want invalid", err)
 			}

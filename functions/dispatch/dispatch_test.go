@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,9 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/functions"
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 	"github.com/cupcake-factory/cupcake-factory/functions/internal/fntest"
+	"github.com/cupcake-factory/cupcake-factory/functions/relay"
+	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
+	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -29,36 +31,17 @@ func ev(t *testing.T, typ string) cloudevents.Event {
 
 // counting returns a handler that counts its calls and returns err.
 func counting(calls *int, err error) dispatch.Handler {
-	return func(context.Context, cloudevents.Event) error {
+	return func(context.Context, cloudevents.Event) (domain.Order, error) {
 		*calls++
-		return err
+		return domain.Order{}, err
 	}
-}
-
-// recorder is a Publisher keeping the types of what it was given.
-type recorder struct {
-	mu    sync.Mutex
-	types []string
-}
-
-func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.types = append(r.types, e.Type())
-	return nil
-}
-
-func (r *recorder) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.types)
 }
 
 func TestRouterRefusesATypeNoFunctionHandles(t *testing.T) {
 	r := dispatch.NewRouter()
 	var calls int
 	r.Register(events.TypeMixed, "mixed", counting(&calls, nil))
-	err := r.Handle(context.Background(), ev(t, events.TypeBaked))
+	_, err := r.Handle(context.Background(), ev(t, events.TypeBaked))
 	if domain.KindOf(err) != domain.KindInvalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
@@ -74,7 +57,7 @@ func TestRouterNamesTheFunctionInAnErrorAndKeepsItsKind(t *testing.T) {
 	r := dispatch.NewRouter()
 	var calls int
 	r.Register(events.TypeMixed, "mixed", counting(&calls, domain.Errorf(domain.KindConflict, "order o-1 is shipped")))
-	err := r.Handle(context.Background(), ev(t, events.TypeMixed))
+	_, err := r.Handle(context.Background(), ev(t, events.TypeMixed))
 	if domain.KindOf(err) != domain.KindConflict || !strings.HasPrefix(err.Error(), "mixed: ") {
 		t.Fatalf("err = %v, want a conflict naming mixed", err)
 	}
@@ -84,20 +67,20 @@ func TestRegisterWrapsMiddlewareOutermostFirst(t *testing.T) {
 	var trace []string
 	mark := func(name string) dispatch.Middleware {
 		return func(next dispatch.Handler) dispatch.Handler {
-			return func(ctx context.Context, e cloudevents.Event) error {
+			return func(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 				trace = append(trace, name+" in")
-				err := next(ctx, e)
+				o, err := next(ctx, e)
 				trace = append(trace, name+" out")
-				return err
+				return o, err
 			}
 		}
 	}
 	r := dispatch.NewRouter()
-	r.Register(events.TypeMixed, "mixed", func(context.Context, cloudevents.Event) error {
+	r.Register(events.TypeMixed, "mixed", func(context.Context, cloudevents.Event) (domain.Order, error) {
 		trace = append(trace, "handler")
-		return nil
+		return domain.Order{}, nil
 	}, mark("a"), mark("b"))
-	if err := r.Handle(context.Background(), ev(t, events.TypeMixed)); err != nil {
+	if _, err := r.Handle(context.Background(), ev(t, events.TypeMixed)); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"a in", "b in", "handler", "b out", "a out"}; !slices.Equal(trace, want) {
@@ -107,10 +90,10 @@ func TestRegisterWrapsMiddlewareOutermostFirst(t *testing.T) {
 
 func TestRecoverTurnsAPanicIntoAnInternalError(t *testing.T) {
 	r := dispatch.NewRouter()
-	r.Register(events.TypeMixed, "mixed", func(context.Context, cloudevents.Event) error {
+	r.Register(events.TypeMixed, "mixed", func(context.Context, cloudevents.Event) (domain.Order, error) {
 		panic("boom")
 	}, dispatch.Recover(quiet), dispatch.Log(quiet))
-	err := r.Handle(context.Background(), ev(t, events.TypeMixed))
+	_, err := r.Handle(context.Background(), ev(t, events.TypeMixed))
 	if err == nil || domain.KindOf(err) != domain.KindInternal {
 		t.Fatalf("err = %v, want internal", err)
 	}
@@ -134,7 +117,7 @@ func TestLogLogsEachOutcomeAtItsLevel(t *testing.T) {
 			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			var calls int
 			h := dispatch.Log(log)(counting(&calls, tt.err))
-			if err := h(context.Background(), ev(t, events.TypeMixed)); err != tt.err {
+			if _, err := h(context.Background(), ev(t, events.TypeMixed)); err != tt.err {
 				t.Errorf("err = %v, want the handler's %v", err, tt.err)
 			}
 			out := buf.String()
@@ -173,7 +156,7 @@ func TestCountReportsEachEventByFunctionTypeAndOutcome(t *testing.T) {
 			r := dispatch.NewRouter()
 			var calls int
 			r.Register(events.TypeMixed, "mixed", counting(&calls, tt.err), dispatch.Count(&o, "mixed"))
-			_ = r.Handle(context.Background(), ev(t, events.TypeMixed))
+			_, _ = r.Handle(context.Background(), ev(t, events.TypeMixed))
 			want := []observed{{"mixed", events.TypeMixed, tt.want}}
 			if !slices.Equal(o.got, want) {
 				t.Errorf("observed %v, want %v", o.got, want)
@@ -182,165 +165,46 @@ func TestCountReportsEachEventByFunctionTypeAndOutcome(t *testing.T) {
 	}
 }
 
-// drainer records the orders it was asked to drain.
-type drainer struct {
-	orders []string
-	err    error
-}
-
-func (d *drainer) Drain(_ context.Context, id string) error {
-	d.orders = append(d.orders, id)
-	return d.err
-}
-
-func TestDrainAfterDeliversTheOrdersOutboxOnceTheHandlerStoredItsWork(t *testing.T) {
-	tests := []struct {
-		name       string
-		handlerErr error
-		drainErr   error
-		wantErr    bool
-		wantDrain  []string
-	}{
-		{"handled: drained", nil, nil, false, []string{"o-1"}},
-		{"handled, delivery failed: the event is still done", nil, errors.New("broker down"), false, []string{"o-1"}},
-		{"refused: nothing drained", domain.Errorf(domain.KindConflict, "no"), nil, true, nil},
-		{"failed: nothing drained", errors.New("store down"), nil, true, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := &drainer{err: tt.drainErr}
-			var calls int
-			err := dispatch.DrainAfter(d, quiet)(counting(&calls, tt.handlerErr))(context.Background(), ev(t, events.TypeMixed))
-			if (err != nil) != tt.wantErr || (tt.wantErr && !errors.Is(err, tt.handlerErr)) {
-				t.Errorf("err = %v, want the handler's %v", err, tt.handlerErr)
-			}
-			if !slices.Equal(d.orders, tt.wantDrain) {
-				t.Errorf("drained %v, want %v", d.orders, tt.wantDrain)
-			}
-		})
-	}
-}
-
-func TestLocalHandsAnEventToTheHandlerHereThatTakesIt(t *testing.T) {
-	for _, withReply := range []bool{false, true} {
-		r := dispatch.NewRouter()
-		var calls int
-		r.Register(events.TypeMixed, "mixed", counting(&calls, nil))
-		notes := &recorder{}
-		ctx, reply := context.Background(), &dispatch.Reply{}
-		if withReply {
-			ctx = dispatch.WithReply(ctx, reply)
+// pipeline wires the functions named (all of them if none) over an
+// embedded store, with the live hub as the relay's publisher, as the App
+// wires one process.
+func pipeline(t *testing.T, auto bool, only ...string) (*dispatch.Dispatcher, *bolt.Store, *notify.Stream) {
+	t.Helper()
+	s := fntest.Store(t)
+	hub, stream := fntest.Hub(t)
+	rl := relay.New(s, hub, quiet)
+	d := &dispatch.Dispatcher{Router: dispatch.NewRouter(), Relay: rl, Log: quiet}
+	rl.HandOn, rl.Takes = true, d.Router.Handles
+	for _, step := range events.Pipeline {
+		if len(only) > 0 && !slices.Contains(only, step.Function) {
+			continue
 		}
-		if err := (dispatch.Local{Router: r, Notifier: notes}).Publish(ctx, ev(t, events.TypeMixed)); err != nil {
+		h, err := functions.New(step, s, auto)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if calls != 1 || reply.Event() != nil || len(notes.got()) != 0 {
-			t.Errorf("reply waiting %v: %d calls, reply %v, notifier got %v; want handled only", withReply, calls, reply.Event(), notes.got())
-		}
+		d.Router.Register(step.Takes, step.Function, h, dispatch.Recover(quiet))
 	}
+	return d, s, stream
 }
 
-func TestLocalPassesOnTheHandlersError(t *testing.T) {
-	r := dispatch.NewRouter()
-	var calls int
-	r.Register(events.TypeMixed, "mixed", counting(&calls, domain.Errorf(domain.KindConflict, "no")))
-	err := dispatch.Local{Router: r, Notifier: &recorder{}}.Publish(context.Background(), ev(t, events.TypeMixed))
-	if domain.KindOf(err) != domain.KindConflict {
-		t.Fatalf("err = %v, want the handler's conflict", err)
-	}
+func orderCreated(t *testing.T) cloudevents.Event {
+	return fntest.Event(t, events.TypeOrderCreated, "o-1", events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
+		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}})
 }
 
-func TestLocalKeepsTheFirstEventNoHandlerHereTakesAsTheReply(t *testing.T) {
-	tests := []struct {
-		name      string
-		publish   []string
-		wantReply string // "" = none
-		wantNotes []string
-	}{
-		{"the first of two", []string{events.TypeBaked, events.TypeDecorated}, events.TypeBaked, nil},
-		{"a status change is not a reply", []string{events.TypeStatusChanged, events.TypeCreditValidated}, events.TypeCreditValidated, []string{events.TypeStatusChanged}},
-		{"a notification type is a reply and a notification", []string{events.TypeStatusChanged, events.TypeShipped},
-			events.TypeShipped, []string{events.TypeStatusChanged, events.TypeShipped}},
-		{"only status changes: no reply", []string{events.TypeStatusChanged, events.TypeStatusChanged}, "", []string{events.TypeStatusChanged, events.TypeStatusChanged}},
-		{"an event handled here is not a reply", []string{events.TypeMixed, events.TypeCancelled}, events.TypeCancelled, []string{events.TypeCancelled}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := dispatch.NewRouter()
-			var calls int
-			r.Register(events.TypeMixed, "mixed", counting(&calls, nil))
-			notes := &recorder{}
-			var reply dispatch.Reply
-			ctx := dispatch.WithReply(context.Background(), &reply)
-			l := dispatch.Local{Router: r, Notifier: notes}
-			for _, typ := range tt.publish {
-				if err := l.Publish(ctx, ev(t, typ)); err != nil {
-					t.Fatalf("publish %s: %v", typ, err)
-				}
-			}
-			got := ""
-			if e := reply.Event(); e != nil {
-				got = e.Type()
-			}
-			if got != tt.wantReply {
-				t.Errorf("reply %q, want %q", got, tt.wantReply)
-			}
-			if !slices.Equal(notes.got(), tt.wantNotes) {
-				t.Errorf("notifier got %v, want %v", notes.got(), tt.wantNotes)
-			}
-		})
-	}
-}
-
-func TestLocalWithNobodyWaitingHasNoRouteForAReply(t *testing.T) {
-	tests := []struct {
-		typ       string
-		wantErr   error
-		wantNotes []string
-	}{
-		{events.TypeCreditValidated, dispatch.ErrNoRoute, nil},
-		{events.TypeStatusChanged, nil, []string{events.TypeStatusChanged}},
-		{events.TypeCancelled, nil, []string{events.TypeCancelled}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.typ, func(t *testing.T) {
-			notes := &recorder{}
-			err := dispatch.Local{Router: dispatch.NewRouter(), Notifier: notes}.Publish(context.Background(), ev(t, tt.typ))
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Errorf("err = %v, want %v", err, tt.wantErr)
-			}
-			if !slices.Equal(notes.got(), tt.wantNotes) {
-				t.Errorf("notifier got %v, want %v", notes.got(), tt.wantNotes)
-			}
-		})
-	}
-}
-
-// The whole pipeline in one process, wired as the App wires it: one
-// order.created runs every function through the relay, the live hub hears
-// every state change in order, and nothing is left in the outbox.
-func TestLocalRunsTheWholePipelineInProcess(t *testing.T) {
+// The whole pipeline in one process: one order.created runs every
+// function, each step's event handed on by the relay, the live hub hears
+// every state change in order, the reply is the order's end, and nothing
+// is left in the outbox.
+func TestTheDispatcherRunsTheWholePipelineInProcess(t *testing.T) {
 	for _, auto := range []bool{true, false} {
 		t.Run(map[bool]string{true: "auto", false: "manual"}[auto], func(t *testing.T) {
-			s := fntest.Store(t)
-			hub, stream := fntest.Hub(t)
-			r := dispatch.NewRouter()
-			local := dispatch.Local{Router: r, Notifier: hub}
-			relay := dispatch.NewRelay(s, local, quiet)
-			for _, step := range events.Pipeline {
-				h, err := functions.New(step, s, auto)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.Register(step.Takes, step.Function, h, dispatch.Recover(quiet), dispatch.DrainAfter(relay, quiet))
-			}
-			var reply dispatch.Reply
-			e := fntest.Event(t, events.TypeOrderCreated, "o-1", events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
-				Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}})
-			if err := local.Publish(dispatch.WithReply(context.Background(), &reply), e); err != nil {
+			d, s, stream := pipeline(t, auto)
+			reply, err := d.Handle(context.Background(), orderCreated(t))
+			if err != nil {
 				t.Fatal(err)
 			}
-
 			o := fntest.Order(t, s, "o-1")
 			wantStatuses := []string{events.StatusCreated, events.StatusApproved}
 			wantReply := ""
@@ -354,11 +218,7 @@ func TestLocalRunsTheWholePipelineInProcess(t *testing.T) {
 			if got := fntest.Statuses(o); !slices.Equal(got, wantStatuses) || len(o.Outbox) != 0 {
 				t.Errorf("history %v with %d messages left, want %v and none", got, len(o.Outbox), wantStatuses)
 			}
-			got := ""
-			if e := reply.Event(); e != nil {
-				got = e.Type()
-			}
-			if got != wantReply {
+			if got := typeOf(reply); got != wantReply {
 				t.Errorf("reply %q, want %q", got, wantReply)
 			}
 			var heard []string
@@ -370,9 +230,66 @@ func TestLocalRunsTheWholePipelineInProcess(t *testing.T) {
 			if !slices.Equal(heard, wantStatuses) {
 				t.Errorf("hub heard %v, want %v", heard, wantStatuses)
 			}
-			if got := fntest.Available(t, s, "alice"); got != 10000-1200 {
-				t.Errorf("alice has %d available, want 1200 reserved", got)
+			wantAvailable := int64(10000 - 1200)
+			if got := fntest.Available(t, s, "alice"); got != wantAvailable {
+				t.Errorf("alice has %d available, want %d", got, wantAvailable)
 			}
 		})
+	}
+}
+
+func typeOf(e *cloudevents.Event) string {
+	if e == nil {
+		return ""
+	}
+	return e.Type()
+}
+
+// One function per process, as Knative runs it: the reply is the event
+// the function emitted for the next one, delivered once it is the HTTP
+// answer; the same CloudEvent again (Knative lost that answer) answers the
+// same reply, with the same id.
+func TestAOneFunctionProcessRepliesWithTheNextStepsEventAndTheSameOneAgainOnRedelivery(t *testing.T) {
+	d, s, _ := pipeline(t, true, events.FuncOrderCreated)
+	e := orderCreated(t)
+	first, err := d.Handle(context.Background(), e)
+	if err != nil || typeOf(first) != events.TypeCreditValidated {
+		t.Fatalf("reply %q, %v; want %s", typeOf(first), err, events.TypeCreditValidated)
+	}
+	if o := fntest.Order(t, s, "o-1"); len(o.Outbox) != 0 {
+		t.Errorf("outbox %d messages; want none once the reply is the answer", len(o.Outbox))
+	}
+	again, err := d.Handle(context.Background(), e)
+	if err != nil || again == nil || events.Key(*again) != events.Key(*first) || string(again.Data()) != string(first.Data()) {
+		t.Fatalf("the same event again: reply %v, %v; want the first reply %s again", again, err, events.Key(*first))
+	}
+	if got := fntest.Available(t, s, "alice"); got != 10000-1200 {
+		t.Errorf("alice has %d available, want 1200 reserved once", got)
+	}
+}
+
+// A step later in the chain that refuses its event for good (here: an
+// order whose credit was refused reaches the kitchen): the caller's event
+// was handled, and the refused event leaves the outbox with what led to it.
+func TestALaterStepsRefusalIsLoggedAndItsEventDropped(t *testing.T) {
+	d, s, _ := pipeline(t, true, events.FuncOrderCreated, events.FuncMixed)
+	refuse := func(context.Context, cloudevents.Event) (domain.Order, error) {
+		return domain.Order{}, domain.Errorf(domain.KindConflict, "not now")
+	}
+	d.Router.Register(events.TypeCreditValidated, events.FuncCreditValidated, refuse)
+	reply, err := d.Handle(context.Background(), orderCreated(t))
+	if err != nil || reply != nil {
+		t.Fatalf("reply %v, %v; want none and no error", reply, err)
+	}
+	if o := fntest.Order(t, s, "o-1"); len(o.Outbox) != 0 {
+		t.Errorf("%d messages left; want the refused event dropped", len(o.Outbox))
+	}
+}
+
+func TestTheCallersOwnEventsErrorIsReturned(t *testing.T) {
+	d, _, _ := pipeline(t, true)
+	e := fntest.Event(t, events.TypeOrderCreated, "o-1", events.OrderCreated{CustomerID: "alice"})
+	if _, err := d.Handle(context.Background(), e); !events.IsValidation(err) {
+		t.Fatalf("err = %v; want the validation error", err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // Recover turns a handler's panic into an internal error.
 func Recover(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) (err error) {
+		return func(ctx context.Context, e cloudevents.Event) (o domain.Order, err error) {
 			defer func() {
 				if p := recover(); p != nil {
 					log.ErrorContext(ctx, "handler panicked", "type", e.Type(), "id", e.ID(), "panic", p, "stack", string(debug.Stack()))
@@ -33,9 +33,9 @@ func Recover(log *slog.Logger) Middleware {
 // error level, with how long it took.
 func Log(log *slog.Logger) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) error {
+		return func(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 			start := time.Now()
-			err := next(ctx, e)
+			o, err := next(ctx, e)
 			attrs := []any{"type", e.Type(), "id", e.ID(), "subject", e.Subject(), "took", time.Since(start)}
 			switch {
 			case err == nil:
@@ -45,7 +45,7 @@ func Log(log *slog.Logger) Middleware {
 			default:
 				log.ErrorContext(ctx, "event failed", append(attrs, "error", err)...)
 			}
-			return err
+			return o, err
 		}
 	}
 }
@@ -77,43 +77,15 @@ func Outcome(err error) string {
 }
 
 // Count reports each event the function handles to o, by type and outcome,
-// with the time the handler took (what runs inside Count: placed before
-// DrainAfter, the relaying of what it emitted is not included).
+// with the time the handler took (its unit of work; the relaying of what it
+// emitted comes after).
 func Count(o EventObserver, function string) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) error {
+		return func(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 			start := time.Now()
-			err := next(ctx, e)
+			w, err := next(ctx, e)
 			o.ObserveEvent(function, e.Type(), Outcome(err), time.Since(start))
-			return err
-		}
-	}
-}
-
-// Drainer delivers what an order's outbox holds.
-type Drainer interface {
-	Drain(ctx context.Context, orderID string) error
-}
-
-// DrainAfter delivers, right after a handler stored its change, what the order's
-// outbox holds: the reply goes on at once instead of waiting for the relay's
-// next round. It runs after a redelivered event too, which is how a reply
-// left undelivered by a crash goes on. A delivery that fails leaves the
-// messages in the outbox for the relay's next round: the handler's work is
-// stored, so the event itself is done.
-func DrainAfter(d Drainer, log *slog.Logger) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) error {
-			ctx = withWritten(ctx)
-			if err := next(ctx, e); err != nil {
-				return err
-			}
-			if id := events.OrderOf(e); id != "" {
-				if err := d.Drain(ctx, id); err != nil {
-					log.WarnContext(ctx, "outbox not delivered yet; the relay retries", "order", id, "error", err)
-				}
-			}
-			return nil
+			return w, err
 		}
 	}
 }
@@ -121,11 +93,11 @@ func DrainAfter(d Drainer, log *slog.Logger) Middleware {
 // Trace makes each event the function handles a span named after the
 // function, a child of the span in ctx (the relay's delivery in-process,
 // the Kafka consumer's, the HTTP request's) or else of the trace context
-// the event carries. Put it outermost: the span covers the handler, its
-// store write (see telemetry.Store) and the relaying of what it emitted.
+// the event carries. Put it outermost: the span covers the handler and its
+// store write (see telemetry.Store).
 func Trace(function string) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, e cloudevents.Event) error {
+		return func(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 			if !telemetry.Enabled() {
 				return next(ctx, e)
 			}
@@ -134,9 +106,9 @@ func Trace(function string) Middleware {
 				span.SetAttributes(telemetry.AttrFunction.String(function), telemetry.AttrEventType.String(e.Type()),
 					telemetry.AttrEventID.String(e.ID()), telemetry.AttrOrder.String(events.OrderOf(e)))
 			}
-			err := next(ctx, e)
+			o, err := next(ctx, e)
 			telemetry.End(span, err)
-			return err
+			return o, err
 		}
 	}
 }

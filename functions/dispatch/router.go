@@ -1,10 +1,11 @@
 // Package dispatch routes CloudEvents to functions by event type, the way a
-// Knative Trigger filters on type, and relays what they emit: each handler
-// stores its state change and the events it emits in one write (an order's
-// outbox), and the relay delivers them afterwards, over whichever transport
-// is wired in. Cross-cutting behaviour (recovering from panics, logging,
-// counting, relaying) is middleware wrapped around the handlers, not code
-// inside them.
+// Knative Trigger filters on type, and runs the chain of a process: each
+// handler stores its state change and the events it emits in one write (an
+// order's outbox) and returns the order as written; the Dispatcher has the
+// relay deliver that outbox, and hands an event the relay hands back to
+// the function here that takes it. Cross-cutting behaviour (recovering
+// from panics, logging, counting, tracing) is middleware wrapped around the
+// handlers, not code inside them.
 package dispatch
 
 import (
@@ -17,9 +18,10 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/domain"
 )
 
-// Handler is a CloudEvents function. What it answers is not returned: it is
-// stored in the order's outbox with the state change, and relayed.
-type Handler func(ctx context.Context, e cloudevents.Event) error
+// Handler is a CloudEvents function. It returns the order as its write
+// stored it, whose outbox holds what it answers (the zero Order if it
+// wrote nothing: a redelivery with nothing to send again).
+type Handler func(ctx context.Context, e cloudevents.Event) (domain.Order, error)
 
 // Middleware wraps a handler.
 type Middleware func(Handler) Handler
@@ -63,17 +65,14 @@ func (r *Router) Types() []string {
 
 // Handle routes e to the handler for its type. An event of a type no
 // handler here takes is refused as invalid.
-func (r *Router) Handle(ctx context.Context, e cloudevents.Event) error {
+func (r *Router) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 	h, ok := r.handlers[e.Type()]
 	if !ok {
-		return domain.Errorf(domain.KindInvalid, "no function here handles event type %q (handled: %v)", e.Type(), r.Types())
+		return domain.Order{}, domain.Errorf(domain.KindInvalid, "no function here handles event type %q (handled: %v)", e.Type(), r.Types())
 	}
-	if err := h(ctx, e); err != nil {
-		return fmt.Errorf("%s: %w", r.names[e.Type()], err)
+	o, err := h(ctx, e)
+	if err != nil {
+		return o, fmt.Errorf("%s: %w", r.names[e.Type()], err)
 	}
-	return nil
+	return o, nil
 }
-
-// Publish hands e to its handler: the router as the way into the functions
-// of this process.
-func (r *Router) Publish(ctx context.Context, e cloudevents.Event) error { return r.Handle(ctx, e) }

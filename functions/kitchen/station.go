@@ -42,13 +42,13 @@ func (s *Station) Source() string { return events.Source + "/" + s.step.Function
 // Handle records the step and what it emits in one write. The same event
 // delivered twice records it once; a step that does not fit the order's
 // state is refused.
-func (s *Station) Handle(ctx context.Context, e cloudevents.Event) error {
+func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 	var d events.KitchenStep
 	if err := events.DecodePayload(e, &d); err != nil {
-		return err
+		return domain.Order{}, err
 	}
 	key := events.Key(e)
-	_, err := s.store.UpdateOrder(ctx, d.OrderID, func(o *domain.Order) error {
+	o, err := s.store.UpdateOrder(ctx, d.OrderID, func(o *domain.Order) error {
 		if err := o.Apply(domain.To(s.step.Records, d.By, "", key, s.now())); err != nil {
 			return err
 		}
@@ -67,9 +67,9 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) error {
 		return domain.Replay(ctx, s.store, d.OrderID, key, s.reply)
 	}
 	if err != nil {
-		return fmt.Errorf("record %s for order %s: %w", s.step.Records, d.OrderID, err)
+		return domain.Order{}, fmt.Errorf("record %s for order %s: %w", s.step.Records, d.OrderID, err)
 	}
-	return nil
+	return o, nil
 }
 
 // reply is what the step answers for o: the shipped event after the last

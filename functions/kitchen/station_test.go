@@ -50,7 +50,7 @@ func TestEachStationRecordsItsStepTellsTheNextAndHandsOnInAutoMode(t *testing.T)
 			t.Run(st.step.Function+map[bool]string{true: "/auto", false: "/manual"}[auto], func(t *testing.T) {
 				s := fntest.Store(t)
 				before := fntest.OrderIn(t, s, "o-1", st.from)
-				if err := kitchen.New(st.step, s, auto).Handle(context.Background(), stepEvent(t, st)); err != nil {
+				if _, err := kitchen.New(st.step, s, auto).Handle(context.Background(), stepEvent(t, st)); err != nil {
 					t.Fatal(err)
 				}
 				o := fntest.Order(t, s, "o-1")
@@ -120,7 +120,7 @@ func TestAStepThatDoesNotFitTheOrderIsRefusedAndChangesNothing(t *testing.T) {
 			t.Run(st.step.Function+"/from "+from, func(t *testing.T) {
 				s := fntest.Store(t)
 				before := fntest.OrderIn(t, s, "o-1", from)
-				err := kitchen.New(st.step, s, true).Handle(context.Background(), stepEvent(t, st))
+				_, err := kitchen.New(st.step, s, true).Handle(context.Background(), stepEvent(t, st))
 				if domain.KindOf(err) != domain.KindConflict {
 					t.Fatalf("err = %v, want conflict", err)
 				}
@@ -140,11 +140,11 @@ func TestTheSameStepEventTwiceRecordsOnce(t *testing.T) {
 			fntest.OrderIn(t, s, "o-1", st.from)
 			f := kitchen.New(st.step, s, true)
 			e := stepEvent(t, st)
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatal(err)
 			}
 			mid := fntest.Order(t, s, "o-1")
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatalf("redelivery: %v, want it accepted", err)
 			}
 			after := fntest.Order(t, s, "o-1")
@@ -169,7 +169,7 @@ func TestARedeliveredStepEventEmitsItsLostReplyAgainWhileTheOrderHasNotMovedOn(t
 			fntest.OrderIn(t, s, "o-1", st.from)
 			f := kitchen.New(st.step, s, true)
 			e := stepEvent(t, st)
-			if err := f.Handle(ctx, e); err != nil {
+			if _, err := f.Handle(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			first := fntest.Order(t, s, "o-1")
@@ -186,7 +186,7 @@ func TestARedeliveredStepEventEmitsItsLostReplyAgainWhileTheOrderHasNotMovedOn(t
 				}
 				return keys
 			}
-			if err := f.Handle(ctx, e); err != nil {
+			if _, err := f.Handle(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			if got := replies(); len(got) != 1 {
@@ -199,7 +199,7 @@ func TestARedeliveredStepEventEmitsItsLostReplyAgainWhileTheOrderHasNotMovedOn(t
 				}
 			}
 			delivered(func(*domain.Order) error { return nil })
-			if err := f.Handle(ctx, e); err != nil {
+			if _, err := f.Handle(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			if got := replies(); !slices.Equal(got, []string{events.Key(reply)}) {
@@ -211,7 +211,7 @@ func TestARedeliveredStepEventEmitsItsLostReplyAgainWhileTheOrderHasNotMovedOn(t
 			delivered(func(o *domain.Order) error {
 				return o.Apply(domain.To(st.next.Records, "test", "", "test next", time.Now()))
 			})
-			if err := f.Handle(ctx, e); err != nil {
+			if _, err := f.Handle(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 			if got := replies(); len(got) != 0 {
@@ -236,7 +236,7 @@ func TestAMalformedStepEventIsInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
 			fntest.OrderIn(t, s, "o-1", st.from)
-			err := kitchen.New(st.step, s, true).Handle(context.Background(), fntest.Event(t, st.step.Takes, tt.subject, tt.data))
+			_, err := kitchen.New(st.step, s, true).Handle(context.Background(), fntest.Event(t, st.step.Takes, tt.subject, tt.data))
 			if domain.KindOf(err) != domain.KindInvalid {
 				t.Fatalf("err = %v, want invalid", err)
 			}

@@ -42,34 +42,38 @@ func New(s Store) *Function { return &Function{store: s, now: time.Now} }
 // redelivers it, an HTTP client retries) and finds the reservation made. An
 // order whose ids are usable but whose items are not is recorded and
 // answered as not valid (invalid-order); one without usable ids is refused.
-func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 	var d events.OrderCreated
 	if err := events.Decode(e, &d); err != nil {
-		return err
+		return domain.Order{}, err
 	}
 	itemsErr := events.ValidateItems(d.Items)
 	if err := d.ValidateIDs(); err != nil {
-		return err
+		return domain.Order{}, err
 	}
 	if err := events.CheckSubject(e, d.OrderID); err != nil {
-		return err
+		return domain.Order{}, err
 	}
 	if itemsErr != nil {
 		d.Items = nil // the record keeps no items it cannot price
 	}
 	o := domain.NewOrder(d, events.Key(e), "", f.now())
-	if existing, err := f.store.Order(ctx, d.OrderID); err == nil {
+	existing, err := f.store.Order(ctx, d.OrderID)
+	switch {
+	case err == nil:
 		if err := sameOrder(existing, o); err != nil {
-			return err
+			return domain.Order{}, err
 		}
 		return domain.Replay(ctx, f.store, o.ID, events.Key(e), reply)
+	case domain.KindOf(err) != domain.KindNotFound:
+		return domain.Order{}, fmt.Errorf("look for order %s: %w", o.ID, err)
 	}
 
 	refused := events.ReasonInvalidOrder
 	if itemsErr == nil {
 		var err error
 		if refused, err = f.reserve(ctx, o); err != nil {
-			return err
+			return domain.Order{}, err
 		}
 	}
 	o = domain.NewOrder(d, events.Key(e), refused, f.now())
@@ -78,20 +82,24 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) error {
 		err = o.Emit(*r)
 	}
 	if err != nil {
-		return err
+		return domain.Order{}, err
 	}
 	stored, created, err := f.store.CreateOrder(ctx, o)
 	if err != nil {
-		return fmt.Errorf("record order %s: %w", o.ID, err)
+		return domain.Order{}, fmt.Errorf("record order %s: %w", o.ID, err)
 	}
 	if !created && refused == "" && (stored.CustomerID != o.CustomerID || stored.Reserved != o.Amount) {
 		// Another delivery recorded the order first without this
 		// reservation: give it back.
 		if err := f.release(ctx, o); err != nil {
-			return err
+			return domain.Order{}, err
 		}
 	}
-	return sameOrder(stored, o)
+	if created {
+		return stored, nil
+	}
+	// Another delivery recorded it first, and delivers its outbox.
+	return domain.Order{}, sameOrder(stored, o)
 }
 
 // reply is the credit decision recorded in o.

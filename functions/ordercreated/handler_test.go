@@ -35,7 +35,7 @@ func TestHandleRecordsTheOrderWithItsCreditDecisionAndEmitsCreditValidated(t *te
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
-			if err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.data)); err != nil {
+			if _, err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.data)); err != nil {
 				t.Fatal(err)
 			}
 			valid := tt.wantReason == ""
@@ -96,7 +96,7 @@ func TestHandleRefusesEventsWithoutUsableIDsAndWritesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
-			err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, tt.subject, tt.data))
+			_, err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, tt.subject, tt.data))
 			if domain.KindOf(err) != domain.KindInvalid {
 				t.Fatalf("err = %v, want invalid", err)
 			}
@@ -124,14 +124,14 @@ func TestTheSameOrderCreatedTwiceHasOneEffect(t *testing.T) {
 			s := fntest.Store(t)
 			f := New(s)
 			e := fntest.Event(t, events.TypeOrderCreated, "o-1", tt.sameData)
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatal(err)
 			}
 			first := fntest.Order(t, s, "o-1")
 			if tt.newEvent {
 				e = fntest.Event(t, events.TypeOrderCreated, "o-1", tt.sameData)
 			}
-			if err := f.Handle(context.Background(), e); err != nil {
+			if _, err := f.Handle(context.Background(), e); err != nil {
 				t.Fatal(err)
 			}
 			again := fntest.Order(t, s, "o-1")
@@ -155,7 +155,7 @@ func TestARedeliveredOrderCreatedEmitsItsLostReplyAgainUntilTheOrderMovesOn(t *t
 	s := fntest.Store(t)
 	f := New(s)
 	e := fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))
-	if err := f.Handle(ctx, e); err != nil {
+	if _, err := f.Handle(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	first := fntest.Order(t, s, "o-1")
@@ -170,7 +170,7 @@ func TestARedeliveredOrderCreatedEmitsItsLostReplyAgainUntilTheOrderMovesOn(t *t
 		}
 	}
 	clear(func(*domain.Order) error { return nil })
-	if err := f.Handle(ctx, e); err != nil {
+	if _, err := f.Handle(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	again := fntest.Order(t, s, "o-1")
@@ -186,7 +186,7 @@ func TestARedeliveredOrderCreatedEmitsItsLostReplyAgainUntilTheOrderMovesOn(t *t
 	clear(func(o *domain.Order) error {
 		return o.Apply(domain.To(events.StatusApproved, "test", "", "test verdict", time.Now()))
 	})
-	if err := f.Handle(ctx, e); err != nil {
+	if _, err := f.Handle(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range fntest.Order(t, s, "o-1").Outbox {
@@ -203,7 +203,7 @@ func TestARedeliveryAfterACrashFindsTheReservationMade(t *testing.T) {
 	if _, err := s.UpdateCustomer(context.Background(), "alice", func(c *domain.Customer) error { return c.Reserve("o-1", 1200) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))); err != nil {
+	if _, err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))); err != nil {
 		t.Fatal(err)
 	}
 	o := fntest.Order(t, s, "o-1")
@@ -232,13 +232,13 @@ func TestAnOrderIDReusedForOtherContentIsAConflictAndChangesNothing(t *testing.T
 		t.Run(tt.name, func(t *testing.T) {
 			s := fntest.Store(t)
 			f := New(s)
-			if err := f.Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.first)); err != nil {
+			if _, err := f.Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.first)); err != nil {
 				t.Fatal(err)
 			}
 			before := fntest.Order(t, s, "o-1")
 			credit, _ := s.Customer(context.Background(), "alice")
 
-			err := f.Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.second))
+			_, err := f.Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", tt.second))
 			if domain.KindOf(err) != domain.KindConflict {
 				t.Fatalf("err = %v, want conflict", err)
 			}
@@ -260,7 +260,7 @@ func TestAnOrderAlreadyDecidedIsNotReservedAgain(t *testing.T) {
 	s := fntest.Store(t)
 	fntest.OrderIn(t, s, "o-1", events.StatusCancelled)
 	before := fntest.Available(t, s, "alice")
-	if err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))); err != nil {
+	if _, err := New(s).Handle(context.Background(), fntest.Event(t, events.TypeOrderCreated, "o-1", order("o-1", "alice", sixVanilla))); err != nil {
 		t.Fatalf("err %v, want nothing to do", err)
 	}
 	if after := fntest.Available(t, s, "alice"); after != before {
@@ -332,7 +332,7 @@ func TestARaceLostAfterReservingGivesTheCreditBack(t *testing.T) {
 			f := New(g)
 			handle := func(d events.OrderCreated) chan error {
 				done := make(chan error, 1)
-				go func() { done <- f.Handle(ctx, fntest.Event(t, events.TypeOrderCreated, "o-1", d)) }()
+				go func() { _, err := f.Handle(ctx, fntest.Event(t, events.TypeOrderCreated, "o-1", d)); done <- err }()
 				select {
 				case <-g.arrived:
 				case err := <-done:

@@ -755,6 +755,19 @@ func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
 	return s.pending(time.Time{}, limit)
 }
 
+// Delivered removes delivered messages from an order's outbox; an order
+// gone, or messages removed already, are no error.
+func (s *Store) Delivered(ctx context.Context, orderID string, ids []string) error {
+	_, err := s.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
+		o.Delivered(ids...)
+		return nil
+	})
+	if domain.KindOf(err) == domain.KindNotFound {
+		return nil
+	}
+	return err
+}
+
 // Abandoned lists the orders whose oldest message was written before
 // before. This process is the store's only user, so there is nobody to
 // claim them from, and lease has nothing to do.

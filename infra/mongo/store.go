@@ -15,7 +15,8 @@
 //	           reason, reserved, refused, createdAt, updatedAt, history
 //	           [{status, by, reason, event, at}], outbox [{id, event,
 //	           release, settle, at, traceparent, tracestate}], pendingSince
-//	           (the oldest outbox message, absent when the outbox is empty),
+//	           (the oldest outbox message), relayUntil and relayOwner (who
+//	           delivers it, until when), absent when the outbox is empty;
 //	           version
 //	           indexes status_1_createdAt_1, createdAt_1, pendingSince_1
 //
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,6 +64,9 @@ type Store struct {
 	missing  atomic.Pointer[error]
 	prepared chan struct{}
 	stop     context.CancelFunc
+	lease    time.Duration
+	owner    string
+	opened   time.Time
 }
 
 var _ domain.Store = (*Store)(nil)
@@ -77,12 +82,18 @@ type orderDoc struct {
 	domain.Order `bson:",inline"`
 	Version      int64      `bson:"version"`
 	PendingSince *time.Time `bson:"pendingSince,omitempty"`
+	RelayUntil   *time.Time `bson:"relayUntil,omitempty"`
+	RelayOwner   string     `bson:"relayOwner,omitempty"`
 }
 
-func newOrderDoc(o domain.Order, version int64) any {
+// newOrderDoc is the document of o. An outbox written is its writer's to
+// deliver for the lease: until relayUntil nobody else takes it over
+// (Abandoned).
+func (s *Store) newOrderDoc(o domain.Order, version int64) any {
 	d := orderDoc{Order: o, Version: version}
 	if len(o.Outbox) > 0 {
-		d.PendingSince = &o.Outbox[0].At
+		until := time.Now().UTC().Add(s.lease)
+		d.PendingSince, d.RelayUntil, d.RelayOwner = &o.Outbox[0].At, &until, s.owner
 	}
 	return d
 }
@@ -96,6 +107,13 @@ type Options struct {
 	// OnCommand, if set, is called with the name of every command the
 	// driver sends (find, update, insert, ...): what the store costs.
 	OnCommand func(name string)
+	// Lease is how long the writer of an outbox has it to itself before
+	// Abandoned offers it to others (default 15 s).
+	Lease time.Duration
+	// Owner names this process in the leases it holds (default: the host
+	// name). A process that comes back under its old name (a StatefulSet
+	// pod, KAFKA_INSTANCE_ID) takes back at once what it wrote before.
+	Owner string
 }
 
 // Open returns the store of the MongoDB at uri. It does not wait for
@@ -131,6 +149,15 @@ func Open(uri, database string, opt Options) (*Store, error) {
 		orders:    db.Collection(CollOrders),
 		hosts:     hosts,
 		prepared:  make(chan struct{}),
+		lease:     opt.Lease,
+		owner:     opt.Owner,
+		opened:    time.Now().UTC(),
+	}
+	if s.lease <= 0 {
+		s.lease = 15 * time.Second
+	}
+	if s.owner == "" {
+		s.owner, _ = os.Hostname()
 	}
 	notYet := fmt.Errorf("MongoDB at %s: not reached yet", hosts)
 	s.missing.Store(&notYet)
@@ -305,7 +332,7 @@ func (s *Store) UpdateCustomer(ctx context.Context, id string, fn func(*domain.C
 // CreateOrder stores o unless an order with its id exists (the unique _id
 // decides a race).
 func (s *Store) CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error) {
-	_, err := s.orders.InsertOne(ctx, newOrderDoc(o, 1))
+	_, err := s.orders.InsertOne(ctx, s.newOrderDoc(o, 1))
 	switch {
 	case err == nil:
 		return o, true, nil
@@ -324,7 +351,7 @@ func (s *Store) Order(ctx context.Context, id string) (domain.Order, error) {
 
 // UpdateOrder runs fn on an order as one version-checked write.
 func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
-	return update(ctx, s.orders, id, "order", fn, newOrderDoc)
+	return update(ctx, s.orders, id, "order", fn, s.newOrderDoc)
 }
 
 // find reads the document with _id id from coll; a missing one is a
@@ -507,15 +534,45 @@ func parseCursor(c string) (time.Time, string, error) {
 	return time.UnixMilli(n).UTC(), id, nil
 }
 
+// Delivered removes delivered messages. When they are the whole outbox
+// (the relay delivered everything), one conditional update empties it;
+// otherwise, or if the outbox changed meanwhile, the unit of work does.
+func (s *Store) Delivered(ctx context.Context, orderID string, ids []string) error {
+	r, err := s.orders.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: orderID}, {Key: "outbox", Value: bson.D{{Key: "$size", Value: len(ids)}}},
+			{Key: "outbox.id", Value: bson.D{{Key: "$all", Value: ids}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "outbox", Value: bson.A{}}}},
+			{Key: "$unset", Value: bson.D{{Key: "pendingSince", Value: ""}, {Key: "relayUntil", Value: ""}, {Key: "relayOwner", Value: ""}}},
+			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
+	if err != nil {
+		return fmt.Errorf("mongodb: remove delivered messages of order %s: %w", orderID, err)
+	}
+	if r.MatchedCount == 1 {
+		return nil
+	}
+	_, err = s.UpdateOrder(ctx, orderID, func(o *domain.Order) error {
+		o.Delivered(ids...)
+		return nil
+	})
+	if domain.KindOf(err) == domain.KindNotFound {
+		return nil
+	}
+	return err
+}
+
 // Abandoned finds, through the pendingSince index, orders whose oldest
-// message is older than before and whose relay lease (relayUntil) is not
-// running, and claims each with one conditional update that sets a new
-// lease: of several replicas looking at once, one wins each order. A
-// later write of the order (UpdateOrder replaces the document) ends the
-// lease with it.
+// message is older than before and whose relay lease (relayUntil) ran out,
+// or which this owner wrote before this store opened (its earlier life),
+// and claims each with one conditional update that sets a new lease: of
+// several replicas looking at once, one wins each order. The next write of
+// the order sets its writer's lease.
 func (s *Store) Abandoned(ctx context.Context, before time.Time, lease time.Duration, limit int) ([]string, error) {
 	now := time.Now().UTC()
-	free := bson.E{Key: "$nor", Value: bson.A{bson.D{{Key: "relayUntil", Value: bson.D{{Key: "$gt", Value: now}}}}}}
+	free := bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "$nor", Value: bson.A{bson.D{{Key: "relayUntil", Value: bson.D{{Key: "$gt", Value: now}}}}}}},
+		// Leased by this owner's earlier life (before this store opened).
+		bson.D{{Key: "relayOwner", Value: s.owner}, {Key: "relayUntil", Value: bson.D{{Key: "$lte", Value: s.opened.Add(s.lease)}}}},
+	}}
 	cur, err := s.orders.Find(ctx,
 		bson.D{{Key: "pendingSince", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}, free},
 		options.Find().SetSort(bson.D{{Key: "pendingSince", Value: 1}}).SetLimit(int64(limit)).
@@ -532,7 +589,7 @@ func (s *Store) Abandoned(ctx context.Context, before time.Time, lease time.Dura
 	var ids []string
 	for _, d := range docs {
 		r, err := s.orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, free},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "relayUntil", Value: now.Add(lease)}}}})
+			bson.D{{Key: "$set", Value: bson.D{{Key: "relayUntil", Value: now.Add(lease)}, {Key: "relayOwner", Value: s.owner}}}})
 		if err != nil {
 			return ids, fmt.Errorf("mongodb: claim the outbox of order %s: %w", d.ID, err)
 		}

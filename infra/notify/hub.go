@@ -109,6 +109,16 @@ func (h *Hub) oldest() uint64 {
 	return 1
 }
 
+// PublishAll is Publish for several events: the hub as the relay's
+// publisher in one process.
+func (h *Hub) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = h.Publish(ctx, e)
+	}
+	return errs
+}
+
 // Publish takes a status-changed event (the one notification the
 // functions emit, in-process or from Kafka's updates topic) and tells the
 // streams; other events are not for the hub.

@@ -30,7 +30,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
-	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
+	"github.com/cupcake-factory/cupcake-factory/functions/relay"
 )
 
 // Open returns an empty store for one test and closes it when the test ends
@@ -49,7 +49,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Orders", func(t *testing.T) { orders(t, open) })
 	t.Run("UpdateOrder", func(t *testing.T) { updateOrder(t, open) })
 	t.Run("Outbox", func(t *testing.T) { outbox(t, open) })
-	t.Run("Relay", func(t *testing.T) { relay(t, open) })
+	t.Run("Relay", func(t *testing.T) { relaying(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { concurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		s, _ := open(t)
@@ -1216,6 +1216,21 @@ func (r *recorder) Publish(_ context.Context, e cloudevents.Event) error {
 	return nil
 }
 
+func (r *recorder) PublishAll(ctx context.Context, es []cloudevents.Event) []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = r.Publish(ctx, e)
+	}
+	return errs
+}
+
+// deliver has r deliver the outbox of o-1 as stored.
+func deliver(t *testing.T, r *relay.Relay, s domain.Store) error {
+	t.Helper()
+	_, err := r.Deliver(t.Context(), mustOrder(t, s, "o-1"))
+	return err
+}
+
 func (r *recorder) delivered() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1289,14 +1304,14 @@ type unsure struct {
 	fails atomic.Int32
 }
 
-func (u *unsure) UpdateOrder(ctx context.Context, id string, fn func(*domain.Order) error) (domain.Order, error) {
+func (u *unsure) Delivered(ctx context.Context, id string, ids []string) error {
 	if u.fails.Add(-1) >= 0 {
-		return domain.Order{}, errors.New("the process died before this write")
+		return errors.New("the process died before this write")
 	}
-	return u.Store.UpdateOrder(ctx, id, fn)
+	return u.Store.Delivered(ctx, id, ids)
 }
 
-func relay(t *testing.T, open Open) {
+func relaying(t *testing.T, open Open) {
 	t.Run("MessagesWrittenBeforeACrashAreDeliveredAfterReopening", func(t *testing.T) {
 		s, reopen := open(t)
 		if reopen == nil {
@@ -1314,11 +1329,14 @@ func relay(t *testing.T, open Open) {
 
 		// What a new process does at start-up: its relay delivers what is pending.
 		pub := &recorder{}
-		r := dispatch.NewRelay(s, pub, quiet)
+		r := relay.New(s, pub, quiet)
 		r.Interval = time.Hour // only the start-up round
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
-		go func() { defer close(done); r.Run(ctx) }()
+		go func() {
+			defer close(done)
+			r.Run(ctx, func(ctx context.Context, o domain.Order) { _, _ = r.Deliver(ctx, o) })
+		}()
 		for deadline := time.Now().Add(20 * time.Second); len(pending(t, s, 10)) > 0; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the relay did not deliver within 20s; pending %q, delivered %q", pending(t, s, 10), pub.delivered())
@@ -1345,10 +1363,10 @@ func relay(t *testing.T, open Open) {
 		s := store(t, open)
 		_, ids := failedOrder(t, s)
 		pub := &recorder{}
-		r := dispatch.NewRelay(s, pub, quiet)
+		r := relay.New(s, pub, quiet)
 		for i := range 2 {
-			if err := r.Drain(t.Context(), "o-1"); err != nil {
-				t.Fatalf("Drain #%d: %v", i+1, err)
+			if err := deliver(t, r, s); err != nil {
+				t.Fatalf("Deliver #%d: %v", i+1, err)
 			}
 		}
 		if got := pub.delivered(); !slices.Equal(got, ids) {
@@ -1380,10 +1398,10 @@ func relay(t *testing.T, open Open) {
 					}
 					return nil
 				}}
-				r := dispatch.NewRelay(s, pub, quiet)
-				err := r.Drain(t.Context(), "o-1")
+				r := relay.New(s, pub, quiet)
+				err := deliver(t, r, s)
 				if err == nil || domain.Permanent(err) {
-					t.Fatalf("Drain with the broker down: %v; want a transient error", err)
+					t.Fatalf("Deliver with the broker down: %v; want a transient error", err)
 				}
 				if got := pub.delivered(); !slices.Equal(got, ids[:tc.failOn]) {
 					t.Errorf("delivered %q; want %q", got, ids[:tc.failOn])
@@ -1397,8 +1415,8 @@ func relay(t *testing.T, open Open) {
 				}
 
 				down.Store(false)
-				if err := r.Drain(t.Context(), "o-1"); err != nil {
-					t.Fatalf("Drain with the broker back: %v", err)
+				if err := deliver(t, r, s); err != nil {
+					t.Fatalf("Deliver with the broker back: %v", err)
 				}
 				if got := pub.delivered(); !slices.Equal(got, ids) {
 					t.Errorf("delivered %q; want %q, once each", got, ids)
@@ -1417,15 +1435,15 @@ func relay(t *testing.T, open Open) {
 		pub := &recorder{}
 		dying := &unsure{Store: s}
 		dying.fails.Store(1)
-		if err := dispatch.NewRelay(dying, pub, quiet).Drain(t.Context(), "o-1"); err == nil {
-			t.Fatal("Drain whose removal failed: no error")
+		if err := deliver(t, relay.New(dying, pub, quiet), s); err == nil {
+			t.Fatal("Deliver whose removal failed: no error")
 		}
 		wantKinds(t, "after the crash", mustOrder(t, s, "o-1"), "status-changed failed", "release 1200", events.TypeFailed)
 		wantPending(t, s, "o-1")
 		wantCreditBack(t, s)
 
-		if err := dispatch.NewRelay(s, pub, quiet).Drain(t.Context(), "o-1"); err != nil {
-			t.Fatalf("Drain after the crash: %v", err)
+		if err := deliver(t, relay.New(s, pub, quiet), s); err != nil {
+			t.Fatalf("Deliver after the crash: %v", err)
 		}
 		if got, want := pub.delivered(), append(slices.Clone(ids), ids...); !slices.Equal(got, want) {
 			t.Errorf("delivered %q; want %q (at least once)", got, want)
@@ -1439,7 +1457,11 @@ func relay(t *testing.T, open Open) {
 		s := store(t, open)
 		_, ids := failedOrder(t, s)
 		pub := &recorder{}
-		errs := together(5, func(int) error { return dispatch.NewRelay(s, pub, quiet).Drain(t.Context(), "o-1") })
+		o := mustOrder(t, s, "o-1")
+		errs := together(5, func(int) error {
+			_, err := relay.New(s, pub, quiet).Deliver(t.Context(), o)
+			return err
+		})
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("relay %d: %v", i, err)

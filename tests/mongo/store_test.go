@@ -25,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,9 @@ func opener(uri string) storetest.Open {
 		db := fmt.Sprintf("conformance%d", n.Add(1))
 		open := func() domain.Store {
 			t.Helper()
-			s := openStore(t, uri, db)
+			// Outboxes are abandoned as soon as they are written: the
+			// writer's lease is a MongoDB matter, tested on its own.
+			s := openStoreWith(t, uri, db, mongo.Options{Lease: time.Millisecond})
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		}
@@ -106,15 +109,18 @@ func TestReplicasLookingForAbandonedOutboxesAtOnceClaimEachOnce(t *testing.T) {
 	const replicas, orders = 4, 30
 	stores := make([]*mongo.Store, replicas)
 	for i := range stores {
-		stores[i] = openStore(t, uri, "claims")
+		stores[i] = openStoreWith(t, uri, "claims", mongo.Options{Owner: fmt.Sprintf("replica-%d", i)})
 		defer stores[i].Close()
 	}
+	// Their writer's lease ran out (it died).
+	writer := openStoreWith(t, uri, "claims", mongo.Options{Owner: "writer", Lease: time.Millisecond})
+	defer writer.Close()
 	old := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	for i := range orders {
 		o := domain.NewOrder(events.OrderCreated{OrderID: fmt.Sprintf("o-%02d", i), CustomerID: "alice",
 			Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, fmt.Sprintf("test %d", i), "", old)
 		o.Outbox = []domain.Message{{ID: fmt.Sprintf("m-%02d", i), Release: 1, At: old}}
-		if _, _, err := stores[0].CreateOrder(t.Context(), o); err != nil {
+		if _, _, err := writer.CreateOrder(t.Context(), o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -143,6 +149,36 @@ func TestReplicasLookingForAbandonedOutboxesAtOnceClaimEachOnce(t *testing.T) {
 	}
 	if again, err := stores[1].Abandoned(t.Context(), time.Now(), time.Minute, 100); err != nil || len(again) != 0 {
 		t.Errorf("while the leases run: %q, %v; want nothing", again, err)
+	}
+}
+
+// TestAWritersOutboxIsLeftToItUntilTheLeaseEndsOrItComesBack: a replica
+// that writes an outbox delivers it; the others leave it for the lease,
+// and the same replica restarted (same owner) takes it back at once.
+func TestAWritersOutboxIsLeftToItUntilTheLeaseEndsOrItComesBack(t *testing.T) {
+	uri := ferret.Start(t)
+	opt := func(owner string) mongo.Options { return mongo.Options{Owner: owner, Lease: time.Minute} }
+	a := openStoreWith(t, uri, "lease", opt("a"))
+	defer a.Close()
+	b := openStoreWith(t, uri, "lease", opt("b"))
+	defer b.Close()
+	at := time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
+	o := domain.NewOrder(events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
+		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, "test 1", "", at)
+	o.Outbox = []domain.Message{{ID: "m-1", Release: 1, At: at}}
+	if _, _, err := a.CreateOrder(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Abandoned(t.Context(), time.Now(), time.Minute, 10); err != nil || len(got) != 0 {
+		t.Errorf("another replica, while a's lease runs: %q, %v; want nothing", got, err)
+	}
+	again := openStoreWith(t, uri, "lease", opt("a")) // a, restarted
+	defer again.Close()
+	if got, err := again.Abandoned(t.Context(), time.Now(), time.Minute, 10); err != nil || !slices.Equal(got, []string{"o-1"}) {
+		t.Errorf("a restarted: %q, %v; want o-1 back", got, err)
+	}
+	if got, err := again.Abandoned(t.Context(), time.Now(), time.Minute, 10); err != nil || len(got) != 0 {
+		t.Errorf("a restarted, once more: %q, %v; want nothing (its new lease runs)", got, err)
 	}
 }
 
@@ -233,7 +269,7 @@ func TestDocumentsAreReadable(t *testing.T) {
 		"amount": bson.TypeInt64, "status": bson.TypeString, "reason": bson.TypeString,
 		"reserved": bson.TypeInt64, "createdAt": bson.TypeDateTime, "updatedAt": bson.TypeDateTime,
 		"history": bson.TypeArray, "outbox": bson.TypeArray, "pendingSince": bson.TypeDateTime,
-		"version": bson.TypeInt64,
+		"relayUntil": bson.TypeDateTime, "relayOwner": bson.TypeString, "version": bson.TypeInt64,
 	})
 	if got := order.Lookup("amount").Int64(); got != 1200 {
 		t.Errorf("amount %d cents; want 1200", got)
@@ -265,7 +301,13 @@ func TestDocumentsAreReadable(t *testing.T) {
 // openStore opens the store of database db and waits until it is prepared.
 func openStore(t *testing.T, uri, db string) *mongo.Store {
 	t.Helper()
-	s, err := mongo.Open(uri, db, mongo.Options{})
+	return openStoreWith(t, uri, db, mongo.Options{})
+}
+
+// openStoreWith is openStore with options.
+func openStoreWith(t *testing.T, uri, db string, opt mongo.Options) *mongo.Store {
+	t.Helper()
+	s, err := mongo.Open(uri, db, opt)
 	if err != nil {
 		t.Fatalf("open MongoDB store: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,8 +29,12 @@ import (
 )
 
 const (
-	price  = 150        // one S cupcake
-	credit = 40 * price // fewer than the orders placed: some are refused credit
+	price  = 150         // one S cupcake
+	credit = 200 * price // fewer than the orders placed: some are refused credit
+	// clients place orders, each waiting pace after an answer: up to 16
+	// orders a second offered, every write through one FerretDB.
+	clients = 4
+	pace    = 250 * time.Millisecond
 )
 
 // fleet is the running replicas; the load goes to whichever are up.
@@ -95,7 +100,8 @@ func TestReplicasKilledJoinedAndRolledEachOrderEndsOnceWithExactCredit(t *testin
 		wg         sync.WaitGroup
 	)
 	ctx, stop := context.WithCancel(context.Background())
-	for range 1 {
+	began := time.Now()
+	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -110,9 +116,7 @@ func TestReplicasKilledJoinedAndRolledEachOrderEndsOnceWithExactCredit(t *testin
 					acked = append(acked, id)
 					mu.Unlock()
 				}
-				// Paced so that the backlog stays short: every write goes
-				// through one FerretDB, one at a time.
-				time.Sleep(250 * time.Millisecond)
+				time.Sleep(pace)
 			}
 		}()
 	}
@@ -128,12 +132,13 @@ func TestReplicasKilledJoinedAndRolledEachOrderEndsOnceWithExactCredit(t *testin
 	// placed: the probe measures how soon the replica works again, not the
 	// backlog of a machine whose two cores the whole test suite shares.
 	paused.Store(true)
-	began := time.Now()
+	restarted := time.Now()
 	victim.Restart()
-	ready := time.Since(began)
+	ready := time.Since(restarted)
 	f.setDown(victim, false)
 	shipped := probe(t, victim, "o-probe-kill")
 	paused.Store(false)
+	pausedFor := time.Since(restarted)
 	t.Logf("kill -9: the replica was ready %s after its restart; its first new order shipped %s later", ready.Round(time.Millisecond), shipped.Round(time.Millisecond))
 	if ready+shipped > 3*time.Second {
 		t.Errorf("first order after a kill -9 restart shipped %s after the restart, want within 3s", (ready + shipped).Round(time.Millisecond))
@@ -163,7 +168,8 @@ func TestReplicasKilledJoinedAndRolledEachOrderEndsOnceWithExactCredit(t *testin
 	if len(acked) < 40 {
 		t.Fatalf("only %d orders acknowledged", len(acked))
 	}
-	t.Logf("%d orders acknowledged (%d requests) across a kill -9, a join and a rolling restart of 4", len(acked), sent.Load())
+	t.Logf("%d orders acknowledged (%d requests) across a kill -9, a join and a rolling restart of 4: %.1f orders/s while the clients were not paused",
+		len(acked), sent.Load(), float64(len(acked))/(time.Since(began)-pausedFor).Seconds())
 
 	checkOrders(t, f.replicas[0], append(acked, "o-probe-before", "o-probe-kill"), 120*time.Second)
 	for i, p := range all {
@@ -243,4 +249,91 @@ func handled(t *testing.T, p *runner.Process) int {
 		n += v
 	}
 	return int(n)
+}
+
+// TestABusyCustomersOrdersAllShipOnOneAndOnThreeReplicas is a café that
+// orders 500 boxes, 64 requests at a time, on one replica and on three
+// sharing Apache Kafka and MongoDB (FerretDB behind the proxy): every
+// credit reservation races for one customer document. Every order ships,
+// nothing is dead-lettered, no write gives up, and the credit is exact.
+func TestABusyCustomersOrdersAllShipOnOneAndOnThreeReplicas(t *testing.T) {
+	if broker.Kind() != "apache" {
+		t.Skip("the replica scenario claims Apache Kafka's group behaviour")
+	}
+	const orders, inFlight = 500, 64
+	k := broker.StartApache(t, 6)
+	uri := ferret.Start(t)
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d replicas", n), func(t *testing.T) {
+			run := fmt.Sprintf("busy%d", n)
+			var ps []*runner.Process
+			for i := 1; i <= n; i++ {
+				ps = append(ps, runner.Start(t, map[string]string{
+					"KAFKA_BROKERS": k.Addr, "KAFKA_GROUP_PREFIX": run, "KAFKA_INSTANCE_ID": fmt.Sprintf("%s-%d", run, i),
+					"MONGODB_URI": uri, "MONGODB_DATABASE": run, "SEED_DEMO": "false",
+				}))
+			}
+			e2e.CreateCustomer(t, ps[0], "cafe", orders*price)
+			began := time.Now()
+			ids := make(chan int, orders)
+			for i := range orders {
+				ids <- i
+			}
+			close(ids)
+			var wg sync.WaitGroup
+			for range inFlight {
+				wg.Go(func() {
+					for i := range ids {
+						id := fmt.Sprintf("o-busy%04d", i)
+						r := ps[i%n].PostJSON(t, "/api/v1/order", fmt.Sprintf(
+							`{"orderId":%q,"customerId":"cafe","items":[{"flavour":"lemon","size":"S","quantity":1}]}`, id))
+						if r.Status != http.StatusAccepted {
+							t.Errorf("order %s: %d %s", id, r.Status, r.Body)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			var all []string
+			for i := range orders {
+				all = append(all, fmt.Sprintf("o-busy%04d", i))
+			}
+			stored := e2e.WaitEnded(t, ps[0], all, 5*time.Minute)
+			took := time.Since(began)
+			shipped, cost := e2e.CheckExactlyOnce(t, ps[0], stored, "cafe")
+			if shipped != orders || cost != orders*price {
+				t.Errorf("%d orders shipped for %d cents; want all %d, for %d", shipped, cost, orders, orders*price)
+			}
+			for i, p := range ps {
+				if d := metric(t, p, deadLine); d != 0 {
+					t.Errorf("replica %d dead-lettered %.0f events", i+1, d)
+				}
+				if strings.Contains(p.Log(), "too many concurrent changes") {
+					t.Errorf("replica %d gave up a write: too many concurrent changes", i+1)
+				}
+			}
+			var cmds float64
+			for _, p := range ps {
+				cmds += metric(t, p, commandLine)
+			}
+			t.Logf("%d replicas: %d orders of one customer shipped in %s (%.1f orders/s), %.1f MongoDB commands per order",
+				n, orders, took.Round(time.Millisecond), orders/took.Seconds(), cmds/orders)
+		})
+	}
+}
+
+var (
+	deadLine    = regexp.MustCompile(`(?m)^cupcakes_deadletters_total\{[^}]*\} (\S+)$`)
+	commandLine = regexp.MustCompile(`(?m)^cupcakes_mongodb_commands_total\{[^}]*\} (\S+)$`)
+)
+
+// metric sums the samples of p's /metrics that re matches.
+func metric(t *testing.T, p *runner.Process, re *regexp.Regexp) float64 {
+	t.Helper()
+	var n float64
+	for _, m := range re.FindAllStringSubmatch(string(p.Get(t, "/metrics").Body), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		n += v
+	}
+	return n
 }
