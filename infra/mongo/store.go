@@ -538,9 +538,14 @@ func parseCursor(c string) (time.Time, string, error) {
 // (the relay delivered everything), one conditional update empties it;
 // otherwise, or if the outbox changed meanwhile, the unit of work does.
 func (s *Store) Delivered(ctx context.Context, orderID string, ids []string) error {
+	// Each id by itself ($all on a path into an array FerretDB v1 lacks).
+	each := make(bson.A, len(ids))
+	for i, id := range ids {
+		each[i] = bson.D{{Key: "outbox.id", Value: id}}
+	}
 	r, err := s.orders.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: orderID}, {Key: "outbox", Value: bson.D{{Key: "$size", Value: len(ids)}}},
-			{Key: "outbox.id", Value: bson.D{{Key: "$all", Value: ids}}}},
+			{Key: "$and", Value: each}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "outbox", Value: bson.A{}}}},
 			{Key: "$unset", Value: bson.D{{Key: "pendingSince", Value: ""}, {Key: "relayUntil", Value: ""}, {Key: "relayOwner", Value: ""}}},
 			{Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})

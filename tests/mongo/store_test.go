@@ -182,6 +182,47 @@ func TestAWritersOutboxIsLeftToItUntilTheLeaseEndsOrItComesBack(t *testing.T) {
 	}
 }
 
+// TestRemovingAWholeDeliveredOutboxIsOneCommand pins the cost the relay
+// pays when nothing takes an order's last event (its end): one update, not
+// a read and a write.
+func TestRemovingAWholeDeliveredOutboxIsOneCommand(t *testing.T) {
+	uri := ferret.Start(t)
+	var mu sync.Mutex
+	var cmds []string
+	s := openStoreWith(t, uri, "cost", mongo.Options{OnCommand: func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		cmds = append(cmds, name)
+	}})
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	o := domain.NewOrder(events.OrderCreated{OrderID: "o-1", CustomerID: "alice",
+		Items: []events.Item{{Flavour: "vanilla", Size: "M", Quantity: 6}}}, "test 1", "", now)
+	o.Outbox = []domain.Message{{ID: "m-1", Release: 1, At: now}, {ID: "m-2", Settle: 1, At: now}}
+	if _, _, err := s.CreateOrder(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	cmds = nil
+	mu.Unlock()
+	if err := s.Delivered(t.Context(), "o-1", []string{"m-1", "m-2"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(cmds)
+	mu.Unlock()
+	if !slices.Equal(got, []string{"update"}) {
+		t.Errorf("commands %q; want one update", got)
+	}
+	left, err := s.Order(t.Context(), "o-1")
+	if err != nil || len(left.Outbox) != 0 {
+		t.Errorf("outbox %d messages, %v; want none", len(left.Outbox), err)
+	}
+	if ids, err := s.Pending(t.Context(), 0); err != nil || len(ids) != 0 {
+		t.Errorf("pending %q, %v; want none", ids, err)
+	}
+}
+
 // TestStoreConformance runs the store conformance suite against the MongoDB
 // store on FerretDB.
 func TestStoreConformance(t *testing.T) {
