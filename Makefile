@@ -26,7 +26,7 @@ test-unit: ## unit tests and the end-to-end test of the product module
 # runs alone after the others, not beside their brokers' JVMs.
 test-integration: ## tests with real brokers (Apache Kafka, FerretDB), the kn func scaffold and the manifests
 	cd tests && $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /replicas$$)
-	cd tests && $(GO) test -count=1 -timeout 10m ./replicas/
+	cd tests && $(GO) test -count=1 -timeout 15m ./replicas/
 
 test-browser: ## the web UI in Debian's Chromium via playwright-core
 	bash tests/browser/run.sh
