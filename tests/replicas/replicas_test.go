@@ -254,7 +254,7 @@ func handled(t *testing.T, p *runner.Process) int {
 
 // TestABusyCustomersOrdersAllShipOnOneAndOnThreeReplicas is a café that
 // orders 200 boxes (BUSY_ORDERS), 64 requests at a time, on one replica and
-// on three
+// on three started at once
 // sharing Apache Kafka and MongoDB (FerretDB behind the proxy): every
 // credit reservation races for one customer document. Every order ships,
 // nothing is dead-lettered, no write gives up, and the credit is exact.
@@ -273,15 +273,20 @@ func TestABusyCustomersOrdersAllShipOnOneAndOnThreeReplicas(t *testing.T) {
 			// from the start, the other run's records included.
 			k := broker.StartApache(t, 6)
 			run := fmt.Sprintf("busy%d", n)
+			// Started at the same moment, as a Deployment scales up: each
+			// creates the indexes it finds missing, and all become ready.
 			var ps []*runner.Process
 			for i := 1; i <= n; i++ {
-				ps = append(ps, runner.Start(t, map[string]string{
+				ps = append(ps, runner.Launch(t, map[string]string{
 					"KAFKA_BROKERS": k.Addr, "KAFKA_GROUP_PREFIX": run, "KAFKA_INSTANCE_ID": fmt.Sprintf("%s-%d", run, i),
 					"MONGODB_URI": uri, "MONGODB_DATABASE": run, "SEED_DEMO": "false",
 					// FerretDB runs a few hundred commands a second: a few
 					// records in hand per partition keep its queue short.
 					"KAFKA_MAX_IN_FLIGHT": "4",
 				}))
+			}
+			for _, p := range ps {
+				p.WaitReady(60 * time.Second)
 			}
 			e2e.CreateCustomer(t, ps[0], "cafe", int64(orders*price))
 			began := time.Now()
