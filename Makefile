@@ -131,7 +131,7 @@ bench: ## orders/s and e2e latency in-process and over Kafka (kfake, or BROKERS=
 	cd tests && $(GO) run ./cmd/bench $(if $(BROKERS),-brokers $(BROKERS))
 
 bench-replicas: ## 1 and REPLICAS (3) replicas on Apache Kafka sharing FerretDB: orders/s, p99, MongoDB commands per order, dead letters, orders not ended
-	cd tests && $(GO) run ./cmd/bench -only replicas -replicas $(or $(REPLICAS),3) -in-flight 64 -offer-for 10s
+	cd tests && $(GO) run ./cmd/bench -only replicas -replicas $(or $(REPLICAS),3) -in-flight 32 -replica-orders $(or $(ORDERS),200) -replica-rate 2 -offer-for 10s
 
 bench-sse: ## order latency and server memory with 2000 live notification clients, and 503 beyond MAX_SSE_CLIENTS
 	ulimit -n 20000 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; cd tests && $(GO) run ./cmd/ssebench -clients 2000 -orders 200

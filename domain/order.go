@@ -245,11 +245,11 @@ func NewMessage(e cloudevents.Event) (Message, error) {
 }
 
 // received removes from the outbox the message that brought the event with
-// key eventKey, and every message before it. The relay delivers an order's
-// messages in order, each acknowledged before the next goes, so those
-// were delivered: the write of the step an event causes is also the
-// removal of what led to it, and a step costs one write, in whichever
-// process or service it runs.
+// key eventKey, and every message before it. The relay sends an event a
+// function takes only once those before it are acknowledged, so they were
+// delivered: the write of the step an event causes is also the removal of
+// what led to it, and a step costs one write, in whichever process or
+// service it runs.
 func (o *Order) received(eventKey string) {
 	if eventKey == "" {
 		return
@@ -267,9 +267,9 @@ func (o *Order) received(eventKey string) {
 // does so only while that step is the last thing that happened to o (once
 // the order moved on, its reply evidently arrived) and the outbox does not
 // hold the reply still (errReplyPending: the order is delivered again as
-// it is); otherwise it returns errNothingToReplay. o is unchanged then. A reply's id is the same
-// for the same step of the same order (events.Reply), so a receiver that
-// had it already finds it a duplicate.
+// it is); otherwise it returns errNothingToReplay. o is unchanged then. A
+// reply's id is the same for the same step of the same order
+// (events.Reply), so a receiver that had it already finds it a duplicate.
 func (o *Order) EmitAgain(eventKey string, reply cloudevents.Event) error {
 	if !o.lastStepFrom(eventKey) {
 		return errNothingToReplay

@@ -28,6 +28,7 @@ type system struct {
 	// are placed on all of them in turn (a load balancer's round robin).
 	more    []*system
 	placed  atomic.Int64
+	reads   atomic.Int64 // orders the client read by GET (one find each on MongoDB)
 	client  *http.Client
 	shipped *watcher
 	cancel  context.CancelFunc
@@ -184,6 +185,7 @@ func (s *system) placeOrder(customer string) (string, time.Duration, error) {
 
 // status is an order's state as the API tells it.
 func (s *system) status(id string) string {
+	s.reads.Add(1)
 	b, st, err := s.do(http.MethodGet, "/api/v1/order/"+id, "")
 	if err != nil || st != http.StatusOK {
 		return fmt.Sprintf("unknown (%d %v)", st, err)
