@@ -39,9 +39,10 @@ func New(step events.Step, s Store, auto bool) *Station {
 // Source is the CloudEvents source of the station's replies.
 func (s *Station) Source() string { return events.Source + "/" + s.step.Function }
 
-// Handle records the step and what it emits in one write. The same event
-// delivered twice records it once; a step that does not fit the order's
-// state is refused.
+// Handle records the step and what it emits in one write, and returns the
+// order as written. The same event delivered twice records it once (and
+// answers its reply again while the order has not moved on: domain.Replay);
+// a step that does not fit the order's state is refused.
 func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
 	var d events.KitchenStep
 	if err := events.DecodePayload(e, &d); err != nil {
