@@ -1095,17 +1095,7 @@ func outbox(t *testing.T, open Open) {
 	t.Run("PendingListsOrdersWithMessagesOldestFirst", func(t *testing.T) {
 		s := store(t, open)
 		// Pending goes by the oldest message, not by the order's age.
-		for _, o := range []struct {
-			id   string
-			msgs []int // minutes after t0
-		}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}, {"o-e", []int{7, 8}}} {
-			order := newOrder(o.id, "alice", vanilla6, t0)
-			order.Outbox = nil
-			for _, m := range o.msgs {
-				order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
-			}
-			mustCreateOrder(t, s, order)
-		}
+		ordersWaiting(t, s)
 		cases := []struct {
 			limit int
 			want  []string
@@ -1123,24 +1113,24 @@ func outbox(t *testing.T, open Open) {
 	})
 
 	t.Run("AbandonedTakesOnlyOutboxesOlderThanTheCutOffOldestFirst", func(t *testing.T) {
-		s := store(t, open)
-		for _, o := range []struct {
-			id   string
-			msgs []int // minutes after t0
-		}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}, {"o-e", []int{7, 8}}} {
-			order := newOrder(o.id, "alice", vanilla6, t0)
-			order.Outbox = nil
-			for _, m := range o.msgs {
-				order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
+		// Each store hands an order out once per lease: a fresh store per case.
+		for _, tc := range []struct {
+			before, limit int // minutes after t0; how many at most
+			want          []string
+		}{
+			{4, 10, []string{"o-b", "o-a"}}, // o-d's oldest is minute 5, o-e's 7
+			{6, 10, []string{"o-b", "o-a", "o-d"}},
+			{6, 1, []string{"o-b"}},
+		} {
+			s := store(t, open)
+			ordersWaiting(t, s)
+			got, err := s.Abandoned(t.Context(), t0.Add(time.Duration(tc.before)*time.Minute), time.Minute, tc.limit)
+			if err != nil {
+				t.Fatal(err)
 			}
-			mustCreateOrder(t, s, order)
-		}
-		got, err := s.Abandoned(t.Context(), t0.Add(6*time.Minute), time.Minute, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := []string{"o-b", "o-a"}; !slices.Equal(got, want) {
-			t.Errorf("Abandoned(before minute 6, limit 2) = %q; want %q (o-d's is younger, o-e's too)", got, want)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Abandoned(before minute %d, limit %d) = %q; want %q", tc.before, tc.limit, got, tc.want)
+			}
 		}
 	})
 
@@ -1190,6 +1180,24 @@ func outbox(t *testing.T, open Open) {
 		}
 		wantOrder(t, "the other order", mustOrder(t, s, "o-2"), other)
 	})
+}
+
+// ordersWaiting stores orders o-a … o-e created at t0 whose outboxes hold
+// messages written these minutes after t0: o-a 3 and 9, o-b 1, o-c none,
+// o-d 5, o-e 7 and 8.
+func ordersWaiting(t *testing.T, s domain.Store) {
+	t.Helper()
+	for _, o := range []struct {
+		id   string
+		msgs []int // minutes after t0
+	}{{"o-a", []int{3, 9}}, {"o-b", []int{1}}, {"o-c", nil}, {"o-d", []int{5}}, {"o-e", []int{7, 8}}} {
+		order := newOrder(o.id, "alice", vanilla6, t0)
+		order.Outbox = nil
+		for _, m := range o.msgs {
+			order.Outbox = append(order.Outbox, message(t, o.id, t0.Add(time.Duration(m)*time.Minute)))
+		}
+		mustCreateOrder(t, s, order)
+	}
 }
 
 // ---- relay ----
