@@ -271,7 +271,7 @@ func TestAOneFunctionProcessRepliesWithTheNextStepsEventAndTheSameOneAgainOnRede
 // A step later in the chain that refuses its event for good (here: an
 // order whose credit was refused reaches the kitchen): the caller's event
 // was handled, and the refused event leaves the outbox with what led to it.
-func TestALaterStepsRefusalIsLoggedAndItsEventDropped(t *testing.T) {
+func TestALaterStepsRefusalLeavesTheCallerAnsweredAndDropsItsEvent(t *testing.T) {
 	d, s, _ := pipeline(t, true, events.FuncOrderCreated, events.FuncMixed)
 	refuse := func(context.Context, cloudevents.Event) (domain.Order, error) {
 		return domain.Order{}, domain.Errorf(domain.KindConflict, "not now")
