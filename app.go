@@ -23,8 +23,8 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/metrics"
 	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
-	"github.com/cupcake-factory/cupcake-factory/infra/otlp"
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry/otlp"
 )
 
 // Transport carries events between functions over Kafka (infra/kafka: a

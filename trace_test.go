@@ -16,7 +16,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/infra/config"
 	"github.com/cupcake-factory/cupcake-factory/infra/httpapi"
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
 )
 
 // traceApp runs the whole system in-process (embedded store, auto kitchen)

@@ -1,17 +1,13 @@
 package domain
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"github.com/cupcake-factory/cupcake-factory/events"
@@ -50,28 +46,6 @@ type Step struct {
 	At     time.Time `json:"at" bson:"at"`
 }
 
-// Message is an outbox entry: an event to deliver (structured JSON), or a
-// saga step on the order's customer (a write to another aggregate, done by
-// the relay): Release gives the order's credit back (cancelled, failed);
-// Settle closes the reservation of a shipped order, its credit spent, so
-// that a customer keeps only the reservations of orders still open.
-// TraceParent and TraceState are the W3C trace context of the span that
-// emitted it (empty without tracing), so that its delivery, whenever the
-// relay makes it, continues that trace.
-type Message struct {
-	ID          string    `json:"id" bson:"id"`
-	Event       string    `json:"event,omitempty" bson:"event,omitempty"`
-	Release     int64     `json:"release,omitempty" bson:"release,omitempty"`
-	Settle      int64     `json:"settle,omitempty" bson:"settle,omitempty"`
-	At          time.Time `json:"at" bson:"at"`
-	TraceParent string    `json:"traceparent,omitempty" bson:"traceparent,omitempty"`
-	TraceState  string    `json:"tracestate,omitempty" bson:"tracestate,omitempty"`
-}
-
-// OnCustomer reports whether m is a saga step on the customer rather than
-// an event.
-func (m Message) OnCustomer() bool { return m.Release > 0 || m.Settle > 0 }
-
 // NewOrder makes the record of a new order with the credit decision about
 // it: reserved (refused == "") or refused with the reason. It emits the
 // created notification.
@@ -102,34 +76,41 @@ type Transition struct {
 	Step Step
 }
 
-// previous maps each forward state to the state it follows; the kitchen's
-// part comes from the pipeline.
-var previous = func() map[string]string {
-	m := map[string]string{events.StatusApproved: events.StatusCreated, events.StatusCancelled: events.StatusCreated}
+// previous returns the state status follows in the flow ("" for none);
+// the kitchen's part comes from the pipeline.
+func previous(status string) string {
+	switch status {
+	case events.StatusApproved, events.StatusCancelled:
+		return events.StatusCreated
+	}
 	prev := events.StatusApproved
 	for _, s := range events.Kitchen() {
-		m[s.Records] = prev
+		if s.Records == status {
+			return prev
+		}
 		prev = s.Records
 	}
-	m[events.StatusShipped] = prev
-	return m
-}()
+	if status == events.StatusShipped {
+		return prev
+	}
+	return ""
+}
 
 // kitchenStates are the states a station can report a failure in.
-var kitchenStates = func() []string {
+func kitchenStates() []string {
 	out := []string{events.StatusApproved}
 	for _, s := range events.Kitchen() {
 		out = append(out, s.Records)
 	}
 	return out
-}()
+}
 
 // To returns the transition into status, caused by the event with key
 // eventKey, done by by, with an optional reason.
 func To(status, by, reason, eventKey string, now time.Time) Transition {
-	from := []string{previous[status]}
+	from := []string{previous(status)}
 	if status == events.StatusFailed {
-		from = kitchenStates
+		from = kitchenStates()
 	}
 	return Transition{From: from, To: status,
 		Step: Step{Status: status, By: by, Reason: reason, Event: eventKey, At: now.UTC().Truncate(time.Millisecond)}}
@@ -223,25 +204,12 @@ func (o *Order) end(t Transition) error {
 }
 
 // Emit adds an event to the outbox.
-func (o *Order) Emit(e cloudevents.Event) error {
+func (o *Order) Emit(e Event) error {
 	m, err := NewMessage(e)
 	if err == nil {
 		o.Outbox = append(o.Outbox, m)
 	}
 	return err
-}
-
-// NewMessage is the outbox message of an event. Its id is the event's key
-// (source and id), so the handler that receives the event can tell which
-// message brought it (see received).
-func NewMessage(e cloudevents.Event) (Message, error) {
-	buf := encoding.Get().(*bytes.Buffer)
-	defer encoding.Put(buf)
-	buf.Reset()
-	if err := event.WriteJson(&e, buf); err != nil {
-		return Message{}, Errorf(KindInternal, "encode %s event for order %s: %v", e.Type(), e.Subject(), err)
-	}
-	return Message{ID: events.Key(e), Event: buf.String(), At: time.Now().UTC().Truncate(time.Millisecond)}, nil
 }
 
 // received removes from the outbox the message that brought the event with
@@ -269,12 +237,12 @@ func (o *Order) received(eventKey string) {
 // hold the reply still (errReplyPending: the order is delivered again as
 // it is); otherwise it returns errNothingToReplay. o is unchanged then. A
 // reply's id is the same for the same step of the same order
-// (events.Reply), so a receiver that had it already finds it a duplicate.
-func (o *Order) EmitAgain(eventKey string, reply cloudevents.Event) error {
+// (Reply), so a receiver that had it already finds it a duplicate.
+func (o *Order) EmitAgain(eventKey string, reply Event) error {
 	if !o.lastStepFrom(eventKey) {
 		return errNothingToReplay
 	}
-	if slices.ContainsFunc(o.Outbox, func(m Message) bool { return m.ID == events.Key(reply) }) {
+	if slices.ContainsFunc(o.Outbox, func(m Message) bool { return m.ID == reply.Key() }) {
 		return errReplyPending
 	}
 	return o.Emit(reply)
@@ -288,19 +256,16 @@ type OrderUpdater interface {
 // Replay is what a function does with a redelivered event (its step
 // happened already): in one unit of work, it emits the reply of that step
 // again if EmitAgain says so. reply computes the step's reply from the
-// order as it is (nil: the step had none). It returns the order to
+// order as it is (false: the step had none). It returns the order to
 // deliver: with the reply again, or as it is while the reply waits in its
 // outbox; the zero Order when nothing is to be sent.
-func Replay(ctx context.Context, s OrderUpdater, orderID, eventKey string, reply func(Order) (*cloudevents.Event, error)) (Order, error) {
+func Replay(ctx context.Context, s OrderUpdater, orderID, eventKey string, reply func(Order) (Event, bool)) (Order, error) {
 	o, err := s.UpdateOrder(ctx, orderID, func(o *Order) error {
-		r, err := reply(*o)
-		if err != nil {
-			return err
-		}
-		if r == nil {
+		r, ok := reply(*o)
+		if !ok {
 			return errNothingToReplay
 		}
-		return o.EmitAgain(eventKey, *r)
+		return o.EmitAgain(eventKey, r)
 	})
 	switch {
 	case err == nil, errors.Is(err, errReplyPending):
@@ -325,10 +290,6 @@ func (o Order) lastStepFrom(eventKey string) bool {
 		(o.History[n-1].Event == eventKey || strings.HasPrefix(o.History[n-1].Event, eventKey+"#"))
 }
 
-// encoding holds buffers for Emit: an event is encoded into one grown to
-// the size of events already, then copied once into its message.
-var encoding = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
-
 // Delivered removes the outbox messages with the given ids.
 func (o *Order) Delivered(ids ...string) {
 	o.Outbox = slices.DeleteFunc(o.Outbox, func(m Message) bool { return slices.Contains(ids, m.ID) })
@@ -352,20 +313,7 @@ const NotificationSource = events.Source + "/notifications"
 // notify emits the status-changed notification of the change from was. It
 // is the one place a notification is made, whichever way it travels.
 func (o *Order) notify(was string) {
-	e, err := events.New(events.TypeStatusChanged, NotificationSource, o.ID, o.Update(was))
-	if err == nil {
-		err = o.Emit(e)
-	}
-	if err != nil {
+	if err := o.Emit(NewEvent(events.TypeStatusChanged, NotificationSource, o.Update(was))); err != nil {
 		panic(err) // an OrderUpdate always encodes
 	}
-}
-
-// DecodeMessage returns the event a message carries.
-func DecodeMessage(m Message) (cloudevents.Event, error) {
-	e := cloudevents.NewEvent()
-	if err := e.UnmarshalJSON([]byte(m.Event)); err != nil {
-		return e, Errorf(KindInternal, "decode outbox message %s: %v", m.ID, err)
-	}
-	return e, nil
 }

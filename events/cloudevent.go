@@ -26,8 +26,28 @@ func New(t, source, orderID string, data any) (cloudevents.Event, error) {
 // however often a handler re-emits its reply (after a redelivery or a
 // crash), the next handler sees the same source and id and applies it once.
 func Reply(t, source, orderID string, data any) (cloudevents.Event, error) {
-	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(source+"\x00"+t+"\x00"+orderID)).String()
-	return newEvent(id, t, source, orderID, data)
+	return newEvent(ReplyID(source, t, orderID), t, source, orderID, data)
+}
+
+// ReplyID is the id of the reply of type t that source sends about orderID
+// (see Reply).
+func ReplyID(source, t, orderID string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(source+"\x00"+t+"\x00"+orderID)).String()
+}
+
+// Wrap is the CloudEvent of type t about orderID whose data is already
+// JSON: an event the domain emitted, as the relay delivers it.
+func Wrap(id, t, source, orderID string, at time.Time, data []byte) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID(id)
+	e.SetType(t)
+	e.SetSource(source)
+	e.SetSubject(orderID)
+	e.SetTime(at)
+	e.SetExtension(ExtPartitionKey, orderID)
+	e.SetDataContentType(cloudevents.ApplicationJSON)
+	e.DataEncoded = data
+	return e
 }
 
 func newEvent(id, t, source, orderID string, data any) (cloudevents.Event, error) {
@@ -46,7 +66,10 @@ func newEvent(id, t, source, orderID string, data any) (cloudevents.Event, error
 
 // Key identifies an event for deduplication: the same source and id are the
 // same event, however many times it is delivered.
-func Key(e cloudevents.Event) string { return e.Source() + " " + e.ID() }
+func Key(e cloudevents.Event) string { return KeyOf(e.Source(), e.ID()) }
+
+// KeyOf is the key of the event with that source and id.
+func KeyOf(source, id string) string { return source + " " + id }
 
 // Decode checks an event's envelope and decodes its JSON data into v, refusing
 // unknown fields. It returns a *ValidationError for anything the sender got
@@ -137,12 +160,12 @@ func DecodePayload(e cloudevents.Event, d Payload) error {
 // handles, returning the payload and the order id it is about.
 func DecodeData(e cloudevents.Event) (Payload, string, error) {
 	var d Payload
-	switch e.Type() {
-	case TypeOrderCreated:
+	switch step, ok := StepFor(e.Type()); {
+	case e.Type() == TypeOrderCreated:
 		d = &orderInEvent{}
-	case TypeCreditValidated:
+	case e.Type() == TypeCreditValidated:
 		d = &CreditValidated{}
-	case TypeMixed, TypeBaked, TypeDecorated, TypePackaged:
+	case ok && step.Records != "":
 		d = &KitchenStep{}
 	default:
 		return nil, "", &ValidationError{Problems: []string{fmt.Sprintf("unknown event type %q", e.Type())}}

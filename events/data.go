@@ -216,7 +216,7 @@ func (u OrderUpdate) Validate() error {
 	var p problems
 	checkID(&p, "orderId", u.OrderID)
 	if !ValidStatus(u.Status) {
-		p.addf("status must be one of %s, got %q", strings.Join(Statuses, ", "), u.Status)
+		p.addf("status must be one of %s, got %q", strings.Join(Statuses(), ", "), u.Status)
 	}
 	return p.err()
 }

@@ -76,19 +76,3 @@ const (
 	StatusCancelled = "cancelled"
 	StatusFailed    = "failed"
 )
-
-// Statuses lists every order state in flow order.
-var Statuses = []string{
-	StatusCreated, StatusApproved, StatusMixed, StatusBaked, StatusDecorated,
-	StatusPackaged, StatusShipped, StatusCancelled, StatusFailed,
-}
-
-// ValidStatus reports whether s is an order state of the contract.
-func ValidStatus(s string) bool {
-	for _, v := range Statuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}

@@ -21,10 +21,11 @@ type Step struct {
 
 // Pipeline is the one statement of the pipeline's shape, in flow order.
 // Routing, Kafka bindings, configuration defaults, the live notifications'
-// station queues, the REST step routes and the order's state machine derive
-// from it, and the deployment manifests are checked against it. A new
-// kitchen step is a new row here (and a state in Statuses); a new kind of
-// function is a row and a package under functions/.
+// station queues, the REST step routes, the roles, the web UI's boards and
+// the order's state machine derive from it when they are used, and the
+// documents and deployment manifests are generated from it (make generate).
+// A new kitchen step is a new row here; a new kind of function is a row and
+// a package under functions/.
 var Pipeline = []Step{
 	{Function: FuncOrderCreated, Takes: TypeOrderCreated, Topic: TopicOrderRequests,
 		Replies: []string{TypeCreditValidated}},
@@ -41,19 +42,29 @@ var Pipeline = []Step{
 }
 
 // Kitchen returns the kitchen steps, in the order an order passes them.
-func Kitchen() []Step { return slices.Clone(kitchen) }
-
-// kitchen is Kitchen for this package's own lookups, which run on every
-// step of every order.
-var kitchen = func() []Step {
-	var out []Step
+// Like everything derived from Pipeline, it reads the table when called.
+func Kitchen() []Step {
+	out := make([]Step, 0, len(Pipeline))
 	for _, s := range Pipeline {
 		if s.Records != "" {
 			out = append(out, s)
 		}
 	}
 	return out
-}()
+}
+
+// Statuses lists every order state in flow order: created, approved, the
+// states the kitchen steps record, shipped, and the two ends unshipped.
+func Statuses() []string {
+	out := []string{StatusCreated, StatusApproved}
+	for _, s := range Kitchen() {
+		out = append(out, s.Records)
+	}
+	return append(out, StatusShipped, StatusCancelled, StatusFailed)
+}
+
+// ValidStatus reports whether s is an order state of the contract.
+func ValidStatus(s string) bool { return slices.Contains(Statuses(), s) }
 
 // FunctionNames returns the function names in pipeline order.
 func FunctionNames() []string {
@@ -96,7 +107,7 @@ func TopicOf(t string) string {
 // state its predecessor records.
 func WaitingFor(status string) (Step, bool) {
 	prev := StatusApproved
-	for _, s := range kitchen {
+	for _, s := range Kitchen() {
 		if status == prev {
 			return s, true
 		}

@@ -46,11 +46,10 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Orde
 		if err := o.Decide(d, Source, events.Key(e), f.now()); err != nil {
 			return err
 		}
-		reply, err := f.reply(*o)
-		if err != nil || reply == nil {
-			return err
+		if r, ok := f.reply(*o); ok {
+			return o.Emit(r)
 		}
-		return o.Emit(*reply)
+		return nil
 	})
 	if errors.Is(err, domain.ErrDuplicate) {
 		return domain.Replay(ctx, f.store, d.OrderID, events.Key(e), f.reply)
@@ -61,19 +60,13 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Orde
 	return o, nil
 }
 
-func (f *Function) reply(o domain.Order) (*cloudevents.Event, error) {
-	var (
-		e   cloudevents.Event
-		err error
-	)
+func (f *Function) reply(o domain.Order) (domain.Event, bool) {
 	switch {
 	case o.Status == events.StatusCancelled:
-		e, err = events.Reply(events.TypeCancelled, Source, o.ID, o.Update(events.StatusCreated))
+		return domain.Reply(events.TypeCancelled, Source, o.ID, o.Update(events.StatusCreated)), true
 	case f.auto:
 		first := events.Kitchen()[0]
-		e, err = events.Reply(first.Takes, Source, o.ID, events.KitchenStep{OrderID: o.ID, By: first.AutoBy()})
-	default:
-		return nil, nil
+		return domain.Reply(first.Takes, Source, o.ID, events.KitchenStep{OrderID: o.ID, By: first.AutoBy()}), true
 	}
-	return &e, err
+	return domain.Event{}, false
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
 )
 
 // Recover turns a handler's panic into an internal error.

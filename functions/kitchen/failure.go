@@ -25,11 +25,7 @@ func ReportFailure(ctx context.Context, s Store, r events.FailureReport, key str
 		if err := o.Fail(r, key, time.Now()); err != nil {
 			return err
 		}
-		e, err := events.Reply(events.TypeFailed, FailureSource, o.ID, o.Update(was))
-		if err != nil {
-			return err
-		}
-		return o.Emit(e)
+		return o.Emit(domain.Reply(events.TypeFailed, FailureSource, o.ID, o.Update(was)))
 	})
 	if err != nil && !errors.Is(err, domain.ErrDuplicate) {
 		return o, fmt.Errorf("report failure: %w", err)

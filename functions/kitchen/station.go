@@ -58,11 +58,10 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order
 				return err
 			}
 		}
-		r, err := s.reply(*o)
-		if err != nil || r == nil {
-			return err
+		if r, ok := s.reply(*o); ok {
+			return o.Emit(r)
 		}
-		return o.Emit(*r)
+		return nil
 	})
 	if errors.Is(err, domain.ErrDuplicate) {
 		return domain.Replay(ctx, s.store, d.OrderID, key, s.reply)
@@ -76,19 +75,13 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order
 // reply is what the step answers for o: the shipped event after the last
 // step, the next step in the automatic kitchen, nothing in the manual one
 // (the staff at the next station take it from their screen).
-func (s *Station) reply(o domain.Order) (*cloudevents.Event, error) {
-	var (
-		e   cloudevents.Event
-		err error
-	)
+func (s *Station) reply(o domain.Order) (domain.Event, bool) {
 	next, ok := events.StepFor(s.step.Replies[0])
 	switch {
 	case !ok:
-		e, err = events.Reply(s.step.Replies[0], s.Source(), o.ID, o.Update(s.step.Records))
+		return domain.Reply(s.step.Replies[0], s.Source(), o.ID, o.Update(s.step.Records)), true
 	case s.auto:
-		e, err = events.Reply(next.Takes, s.Source(), o.ID, events.KitchenStep{OrderID: o.ID, By: next.AutoBy()})
-	default:
-		return nil, nil
+		return domain.Reply(next.Takes, s.Source(), o.ID, events.KitchenStep{OrderID: o.ID, By: next.AutoBy()}), true
 	}
-	return &e, err
+	return domain.Event{}, false
 }

@@ -77,11 +77,8 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Orde
 		}
 	}
 	o = domain.NewOrder(d, events.Key(e), refused, f.now())
-	r, err := reply(o)
-	if err == nil {
-		err = o.Emit(*r)
-	}
-	if err != nil {
+	r, _ := reply(o)
+	if err := o.Emit(r); err != nil {
 		return domain.Order{}, err
 	}
 	stored, created, err := f.store.CreateOrder(ctx, o)
@@ -103,8 +100,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Orde
 }
 
 // reply is the credit decision recorded in o.
-func reply(o domain.Order) (*cloudevents.Event, error) {
+func reply(o domain.Order) (domain.Event, bool) {
 	result := events.CreditValidated{OrderID: o.ID, CustomerID: o.CustomerID, Amount: o.Amount, Valid: o.Refused == "", Reason: o.Refused}
-	e, err := events.Reply(events.TypeCreditValidated, Source, o.ID, result)
-	return &e, err
+	return domain.Reply(events.TypeCreditValidated, Source, o.ID, result), true
 }

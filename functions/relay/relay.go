@@ -27,7 +27,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
 )
 
 // Store is what the relay reads and changes.
@@ -101,7 +101,7 @@ func (r *Relay) deliver(ctx context.Context, o domain.Order) (next *cloudevents.
 	for _, m := range o.Outbox {
 		var e cloudevents.Event
 		if !m.OnCustomer() {
-			if e, err = domain.DecodeMessage(m); err != nil {
+			if e, err = Event(o.ID, m); err != nil {
 				return nil, done, err
 			}
 		}
@@ -221,6 +221,20 @@ func (r *Relay) Run(ctx context.Context, resume func(context.Context, domain.Ord
 			}
 		}
 	}
+}
+
+// Event is the CloudEvent an outbox message of order orderID carries: the
+// event the domain emitted (its type, source, id and data) about that
+// order, at the time it was emitted.
+func Event(orderID string, m domain.Message) (cloudevents.Event, error) {
+	if m.Legacy != "" { // kept whole by an earlier version
+		e := cloudevents.NewEvent()
+		if err := e.UnmarshalJSON([]byte(m.Legacy)); err != nil {
+			return e, domain.Errorf(domain.KindInternal, "decode outbox message %s of order %s: %v", m.ID, orderID, err)
+		}
+		return e, nil
+	}
+	return events.Wrap(m.EventID, m.Type, m.Source, orderID, m.At, []byte(m.Data)), nil
 }
 
 // startDelivery starts the span of a message's delivery, as a child of the

@@ -12,7 +12,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/events"
 	"github.com/cupcake-factory/cupcake-factory/functions/internal/fntest"
 	"github.com/cupcake-factory/cupcake-factory/functions/relay"
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
 )
 
 func TestAnEventEmittedInASpanIsDeliveredLaterInTheSameTrace(t *testing.T) {
@@ -26,7 +26,7 @@ func TestAnEventEmittedInASpanIsDeliveredLaterInTheSameTrace(t *testing.T) {
 	ctx, emitter := telemetry.Start(context.Background(), "emitter", trace.SpanKindInternal)
 	_, err := telemetry.Store(s).UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
 		for _, by := range []string{"a", "b"} {
-			if err := o.Emit(fntest.Event(t, events.TypeMixed, "o-1", events.KitchenStep{OrderID: "o-1", By: by})); err != nil {
+			if err := o.Emit(domain.NewEvent(events.TypeMixed, "test", events.KitchenStep{OrderID: "o-1", By: by})); err != nil {
 				return err
 			}
 		}
@@ -37,7 +37,7 @@ func TestAnEventEmittedInASpanIsDeliveredLaterInTheSameTrace(t *testing.T) {
 	}
 	emitter.End()
 	for _, m := range fntest.Order(t, s, "o-1").Outbox {
-		if m.Event != "" && m.TraceParent == "" {
+		if m.Type != "" && m.TraceParent == "" {
 			t.Fatalf("outbox message %s was stored without the emitter's trace context", m.ID)
 		}
 	}
@@ -80,7 +80,7 @@ func TestWithoutTracingNothingIsStoredOrInjected(t *testing.T) {
 	s := fntest.Store(t)
 	fntest.OrderIn(t, s, "o-1", events.StatusApproved)
 	_, err := telemetry.Store(s).UpdateOrder(context.Background(), "o-1", func(o *domain.Order) error {
-		return o.Emit(fntest.Event(t, events.TypeMixed, "o-1", events.KitchenStep{OrderID: "o-1", By: "a"}))
+		return o.Emit(domain.NewEvent(events.TypeMixed, "test", events.KitchenStep{OrderID: "o-1", By: "a"}))
 	})
 	if err != nil {
 		t.Fatal(err)

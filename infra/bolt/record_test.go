@@ -30,7 +30,7 @@ func TestAnOutboxEventKeptAsAStringByAnOlderVersionStillReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []domain.Message{{ID: "m-1", Event: event, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	want := []domain.Message{{ID: "m-1", Legacy: event, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	if len(o.Outbox) != 1 || o.Outbox[0] != want[0] {
 		t.Errorf("outbox %+v; want %+v", o.Outbox, want)
 	}
@@ -50,10 +50,11 @@ func TestAnOrderReadsBackAsItWasWritten(t *testing.T) {
 	o := domain.Order{ID: "o-1", CustomerID: "alice", Status: "packaged", Amount: 1200, Reserved: 1200, CreatedAt: at, UpdatedAt: at,
 		History: []domain.Step{{Status: "created", By: "alice", Event: "test e-1", At: at}},
 		Outbox: []domain.Message{
-			{ID: "m-1", Event: `{"specversion":"1.0","id":"e-1","source":"test","type":"t","data":{"q":"a \"quoted\" word"}}`, At: at,
+			{ID: "test e-1", Type: "t", Source: "test", EventID: "e-1", Data: `{"q":"a \"quoted\" word"}`, At: at,
 				TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", TraceState: "k=v,a=\"b"},
 			{ID: "m-2", Release: 1200, At: at},
 			{ID: "m-3", Settle: 1200, At: at.Add(time.Second)},
+			{ID: "m-4", Legacy: `{"specversion":"1.0","id":"e-4","source":"test","type":"t"}`, At: at},
 		}}
 	raw, err := encodeOrder(o)
 	if err != nil {

@@ -265,11 +265,16 @@ type orderRecord struct {
 	Outbox []messageRecord `json:"outbox,omitempty"`
 }
 
-// messageRecord keeps an outbox event as the JSON it is, not as a string
-// of JSON inside JSON: no escaping on every write and unescaping on every
-// read of the order. (Files written before hold a string; it still reads.)
+// messageRecord keeps an outbox event's data as the JSON it is, not as a
+// string of JSON inside JSON: no escaping on every write and unescaping on
+// every read of the order. (Files written before December 2026 hold whole
+// structured CloudEvents in "event", as JSON or as a string; both read.)
 type messageRecord struct {
 	ID      string          `json:"id"`
+	Type    string          `json:"type,omitempty"`
+	Source  string          `json:"source,omitempty"`
+	EventID string          `json:"eventId,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
 	Event   json.RawMessage `json:"event,omitempty"`
 	Release int64           `json:"release,omitempty"`
 	Settle  int64           `json:"settle,omitempty"`
@@ -285,10 +290,11 @@ func fromRecords(rs []messageRecord) ([]domain.Message, error) {
 	}
 	out := make([]domain.Message, len(rs))
 	for i, r := range rs {
-		out[i] = domain.Message{ID: r.ID, Event: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At,
+		out[i] = domain.Message{ID: r.ID, Type: r.Type, Source: r.Source, EventID: r.EventID, Data: string(r.Data),
+			Legacy: string(r.Event), Release: r.Release, Settle: r.Settle, At: r.At,
 			TraceParent: r.TraceParent, TraceState: r.TraceState}
 		if len(r.Event) > 0 && r.Event[0] == '"' {
-			if err := json.Unmarshal(r.Event, &out[i].Event); err != nil {
+			if err := json.Unmarshal(r.Event, &out[i].Legacy); err != nil {
 				return nil, fmt.Errorf("decode outbox message %s: %w", r.ID, err)
 			}
 		}
@@ -491,7 +497,7 @@ func encodeOrder(o domain.Order) ([]byte, error) {
 	head := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	size := len(head) + 16
 	for _, m := range o.Outbox {
-		size += len(m.Event) + 192
+		size += len(m.Data) + len(m.Legacy) + 320
 	}
 	b := make([]byte, 0, size)
 	if len(o.Outbox) == 0 {
@@ -519,9 +525,16 @@ func appendMessage(b []byte, m domain.Message) ([]byte, error) {
 	}
 	b = append(b, `{"id":`...)
 	b = appendString(b, m.ID)
-	if m.Event != "" {
-		b = append(b, `,"event":`...)
-		b = append(b, m.Event...)
+	if m.Type != "" {
+		b = appendString(append(b, `,"type":`...), m.Type)
+		b = appendString(append(b, `,"source":`...), m.Source)
+		b = appendString(append(b, `,"eventId":`...), m.EventID)
+	}
+	if m.Data != "" {
+		b = append(append(b, `,"data":`...), m.Data...)
+	}
+	if m.Legacy != "" {
+		b = append(append(b, `,"event":`...), m.Legacy...)
 	}
 	if m.Release != 0 {
 		b = strconv.AppendInt(append(b, `,"release":`...), m.Release, 10)

@@ -157,11 +157,7 @@ func TestConcurrentUnitsOfWorkOnOneOrderLoseNoChange(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			_, err := s.UpdateOrder(ctx, "o-1", func(o *domain.Order) error {
-				e, err := events.New(events.TypeMixed, "test", "o-1", events.KitchenStep{OrderID: "o-1", By: fmt.Sprint(i)})
-				if err != nil {
-					return err
-				}
-				return o.Emit(e)
+				return o.Emit(domain.NewEvent(events.TypeMixed, "test", events.KitchenStep{OrderID: "o-1", By: fmt.Sprint(i)}))
 			})
 			if err != nil {
 				t.Error(err)

@@ -128,7 +128,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status != "" && !events.ValidStatus(status) {
-		return &events.ValidationError{Problems: []string{"status must be one of " + strings.Join(events.Statuses, ", ")}}
+		return &events.ValidationError{Problems: []string{"status must be one of " + strings.Join(events.Statuses(), ", ")}}
 	}
 	limit := DefaultList
 	if l := q.Get("limit"); l != "" {

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/cupcake-factory/cupcake-factory/telemetry"
+	"github.com/cupcake-factory/cupcake-factory/infra/telemetry"
 )
 
 // startProduce starts the span of producing e to topic, as a child of the

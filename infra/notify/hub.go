@@ -50,7 +50,7 @@ var Stations = func() []string {
 // QueueStatus returns the order state that is station's queue: the state
 // orders wait in for that station's step.
 func QueueStatus(station string) (string, bool) {
-	for _, status := range events.Statuses {
+	for _, status := range events.Statuses() {
 		if s, ok := events.WaitingFor(status); ok && s.Station == station {
 			return status, true
 		}

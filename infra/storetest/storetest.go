@@ -744,16 +744,12 @@ func kinds(t *testing.T, o domain.Order) []string {
 			out = append(out, fmt.Sprint("settle ", m.Settle))
 			continue
 		}
-		e, err := domain.DecodeMessage(m)
-		if err != nil {
-			t.Fatalf("order %s: %v", o.ID, err)
-		}
-		if e.Type() != events.TypeStatusChanged {
-			out = append(out, e.Type())
+		if m.Type != events.TypeStatusChanged {
+			out = append(out, m.Type)
 			continue
 		}
 		var u events.OrderUpdate
-		if err := json.Unmarshal(e.Data(), &u); err != nil {
+		if err := json.Unmarshal([]byte(m.Data), &u); err != nil {
 			t.Fatalf("order %s: decode notification: %v", o.ID, err)
 		}
 		out = append(out, "status-changed "+u.Status)
@@ -962,7 +958,7 @@ func updateOrder(t *testing.T, open Open) {
 		got, err := s.UpdateOrder(t.Context(), "o-1", func(o *domain.Order) error {
 			// In place, in the slices as read.
 			o.History[0].By = "mallory"
-			o.Outbox[0].Event = "{}"
+			o.Outbox[0].Data = "{}"
 			if err := o.Decide(verdict(*o, false), "x", "test v", t0); err != nil {
 				return err
 			}
@@ -983,24 +979,20 @@ func updateOrder(t *testing.T, open Open) {
 // ---- outbox ----
 
 // newEvent is an event of type t about orderID with a fresh id.
-func newEvent(t *testing.T, typ, orderID string) cloudevents.Event {
+func newEvent(t *testing.T, typ, orderID string) domain.Event {
 	t.Helper()
-	e, err := events.New(typ, "storetest", orderID, events.KitchenStep{OrderID: orderID, By: "storetest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return domain.NewEvent(typ, "storetest", events.KitchenStep{OrderID: orderID, By: "storetest"})
 }
 
 // message is an outbox message carrying a fresh event, written at at.
 func message(t *testing.T, orderID string, at time.Time) domain.Message {
 	t.Helper()
-	e := newEvent(t, events.TypeMixed, orderID)
-	raw, err := e.MarshalJSON()
+	m, err := domain.NewMessage(newEvent(t, events.TypeMixed, orderID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return domain.Message{ID: e.ID(), Event: string(raw), At: at}
+	m.At = at
+	return m
 }
 
 func pending(t *testing.T, s domain.Store, limit int) []string {
@@ -1023,10 +1015,7 @@ func outbox(t *testing.T, open Open) {
 	t.Run("CreateOrderStoresItsOutbox", func(t *testing.T) {
 		s := store(t, open)
 		o := newOrder("o-1", "alice", vanilla6, t0)
-		reply, err := events.Reply(events.TypeCreditValidated, "storetest", "o-1", verdict(o, true))
-		if err != nil {
-			t.Fatal(err)
-		}
+		reply := domain.Reply(events.TypeCreditValidated, "storetest", "o-1", verdict(o, true))
 		if err := o.Emit(reply); err != nil {
 			t.Fatal(err)
 		}
@@ -1287,11 +1276,7 @@ func eventIDs(t *testing.T, o domain.Order) []string {
 		if m.OnCustomer() {
 			continue
 		}
-		e, err := domain.DecodeMessage(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, e.ID())
+		ids = append(ids, m.EventID)
 	}
 	return ids
 }
