@@ -95,9 +95,9 @@ var (
 )
 
 // routes is the table of who may use each route, keyed by the pattern the
-// HTTP server registers it with. A route missing here cannot be
-// registered (see RouteAccess), so a new route is decided on, not left open
-// by accident.
+// HTTP server registers it with; each kitchen step's report route is
+// staff's (see RouteAccess). A route missing here cannot be registered, so
+// a new route is decided on, not left open by accident.
 var routes = map[string]Access{
 	"POST /{$}":                         anyEvent,
 	"GET /{$}":                          open,
@@ -113,25 +113,18 @@ var routes = map[string]Access{
 	"POST /api/v1/order":                shop,
 	"GET /api/v1/order/{id}":            anyRole,
 	"GET /api/v1/orders":                anyRole,
-	"POST /api/v1/order/mix":            staff,
-	"POST /api/v1/order/bake":           staff,
-	"POST /api/v1/order/decorate":       staff,
-	"POST /api/v1/order/box":            staff,
 	"POST /api/v1/order/reporterror":    staff,
 	"GET /api/v1/notifications":         anyRole,
 }
 
 // eventRoles is the table of who may post each event type on POST /. The
 // platform (events) may post every type; a shop may place orders; staff may
-// report kitchen steps. Verdicts (credit-validated) and notifications come
-// only from the platform.
+// report kitchen steps (every kitchen step's type: see EventRoles).
+// Verdicts (credit-validated) and notifications come only from the
+// platform.
 var eventRoles = map[string]Roles{
 	events.TypeOrderCreated:    Shop | Events,
 	events.TypeCreditValidated: Events,
-	events.TypeMixed:           Staff | Events,
-	events.TypeBaked:           Staff | Events,
-	events.TypeDecorated:       Staff | Events,
-	events.TypePackaged:        Staff | Events,
 	events.TypeShipped:         Events,
 	events.TypeCancelled:       Events,
 	events.TypeFailed:          Events,
@@ -141,25 +134,28 @@ var eventRoles = map[string]Roles{
 // RouteAccess returns who may use the route registered as pattern. ok is
 // false for a pattern the table does not know.
 func RouteAccess(pattern string) (a Access, ok bool) {
-	a, ok = routes[pattern]
-	return a, ok
+	if a, ok = routes[pattern]; ok {
+		return a, true
+	}
+	for _, s := range events.Kitchen() {
+		if pattern == KitchenRoute(s) {
+			return staff, true
+		}
+	}
+	return Access{}, false
 }
 
-// Routes lists the patterns of the route table, sorted.
-func Routes() []string {
-	out := make([]string, 0, len(routes))
-	for p := range routes {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
-}
+// KitchenRoute is the pattern of the route a station reports step s on.
+func KitchenRoute(s events.Step) string { return "POST /api/v1/order/" + s.Route }
 
 // EventRoles returns who may post events of type t. A type the contract
 // does not name is the platform's (and is refused later as unknown).
 func EventRoles(t string) Roles {
 	if r, ok := eventRoles[t]; ok {
 		return r
+	}
+	if s, ok := events.StepFor(t); ok && s.Records != "" {
+		return Staff | Events
 	}
 	return Events
 }
@@ -169,6 +165,9 @@ func EventTypes() []string {
 	out := make([]string, 0, len(eventRoles))
 	for t := range eventRoles {
 		out = append(out, t)
+	}
+	for _, s := range events.Kitchen() {
+		out = append(out, s.Takes)
 	}
 	slices.Sort(out)
 	return out

@@ -94,7 +94,7 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/order/{id}", s.getOrder)
 	s.handle("GET /api/v1/orders", s.listOrders)
 	for _, step := range events.Kitchen() {
-		s.handle("POST /api/v1/order/"+step.Route, s.station(step.Takes))
+		s.handle(auth.KitchenRoute(step), s.station(step.Takes))
 	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
 	s.handle("GET /api/v1/notifications", s.notifications)

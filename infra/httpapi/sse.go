@@ -27,8 +27,8 @@ const sseRetryAfter = 5 * time.Second
 // Last-Event-ID from the hub's replay buffer.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
 	station := r.URL.Query().Get("station")
-	if station != "" && !slices.Contains(notify.Stations, station) {
-		return &events.ValidationError{Problems: []string{fmt.Sprintf("station must be one of %v, got %q", notify.Stations, station)}}
+	if stations := notify.Stations(); station != "" && !slices.Contains(stations, station) {
+		return &events.ValidationError{Problems: []string{fmt.Sprintf("station must be one of %v, got %q", stations, station)}}
 	}
 	var lastID uint64
 	if v := r.Header.Get("Last-Event-ID"); v != "" {

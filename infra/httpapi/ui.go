@@ -7,6 +7,7 @@ import (
 	"path"
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
+	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
 // uiFiles is the web UI: plain HTML, CSS and JavaScript, no build step.
@@ -42,8 +43,41 @@ func serveUIFile(w http.ResponseWriter, name string) error {
 
 // uiConfig tells the UI what it needs to know about this process: the
 // kitchen mode decides whether stations report steps (manual) or watch the
-// chain run by itself (auto); authRequired whether to ask for a token.
+// chain run by itself (auto); authRequired whether to ask for a token; the
+// order states and the stations (the kitchen rows of events.Pipeline), from
+// which it draws one board per station.
 func (s *Server) uiConfig(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"kitchenMode": s.KitchenMode, "authRequired": s.Auth.Enabled()})
+	writeJSON(w, http.StatusOK, uiConfig{KitchenMode: s.KitchenMode, AuthRequired: s.Auth.Enabled(),
+		Statuses: events.Statuses(), Stations: stations()})
 	return nil
+}
+
+type uiConfig struct {
+	KitchenMode  string    `json:"kitchenMode"`
+	AuthRequired bool      `json:"authRequired"`
+	Statuses     []string  `json:"statuses"`
+	Stations     []station `json:"stations"`
+}
+
+// station is a kitchen step as the UI draws it: the board of Name shows
+// the orders in state Queue; its button posts to /api/v1/order/<Route>,
+// which makes them Records; Inform is the notification that brings it work.
+type station struct {
+	Name    string `json:"name"`
+	Queue   string `json:"queue"`
+	Records string `json:"records"`
+	Route   string `json:"route"`
+	Inform  string `json:"inform"`
+}
+
+func stations() []station {
+	var out []station
+	for _, st := range events.Kitchen() {
+		queue := events.StatusApproved
+		if n := len(out); n > 0 {
+			queue = out[n-1].Records
+		}
+		out = append(out, station{Name: st.Station, Queue: queue, Records: st.Records, Route: st.Route, Inform: st.Inform})
+	}
+	return out
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
 func TestUIServesThePageAndItsFiles(t *testing.T) {
@@ -55,5 +58,40 @@ func TestConfigTellsTheKitchenMode(t *testing.T) {
 				t.Fatalf("authRequired = %v without tokens, want false", got["authRequired"])
 			}
 		})
+	}
+}
+
+// The UI draws its boards from the config: every kitchen row of the
+// pipeline, in order, each queue the state the step before it records.
+func TestConfigDescribesEveryStationOfThePipeline(t *testing.T) {
+	k := startKitchen(t, "manual")
+	res, err := k.srv.Client().Get(k.srv.URL + "/api/v1/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct {
+		Statuses []string `json:"statuses"`
+		Stations []struct {
+			Name, Queue, Records, Route, Inform string
+		} `json:"stations"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Statuses, events.Statuses()) {
+		t.Errorf("statuses %v, want %v", got.Statuses, events.Statuses())
+	}
+	kitchen := events.Kitchen()
+	if len(got.Stations) != len(kitchen) {
+		t.Fatalf("%d stations, want %d: %+v", len(got.Stations), len(kitchen), got.Stations)
+	}
+	queue := events.StatusApproved
+	for i, s := range kitchen {
+		g := got.Stations[i]
+		if g.Name != s.Station || g.Queue != queue || g.Records != s.Records || g.Route != s.Route || g.Inform != s.Inform {
+			t.Errorf("station %d = %+v, want %s waiting on %s, recording %s on %s, told by %s", i, g, s.Station, queue, s.Records, s.Route, s.Inform)
+		}
+		queue = s.Records
 	}
 }

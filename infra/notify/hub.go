@@ -1,6 +1,6 @@
 // Package notify tells the kitchen what happens, as it happens: a hub that
 // turns order state changes into the contract's notifications
-// (InformNewOrderToMix, ..., OrderStatusChanged) and fans them out to
+// (each station's InformNewOrderTo..., OrderStatusChanged) and fans them out to
 // streams (the SSE endpoint, and in-process readers such as tests). A
 // stream is a cursor into a short replay buffer; one too slow to keep up is
 // dropped rather than allowed to hold up the pipeline, and reconnects with
@@ -21,31 +21,20 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
-// Notification names.
-const (
-	InformNewOrderToMix      = "InformNewOrderToMix"
-	InformNewOrderToBake     = "InformNewOrderToBake"
-	InformNewOrderToDecorate = "InformNewOrderToDecorate"
-	InformNewOrderToPackage  = "InformNewOrderToPackage"
-	OrderStatusChanged       = "OrderStatusChanged"
-)
+// OrderStatusChanged is the notification every state change makes; a
+// kitchen step's own (InformNewOrderTo...) is named by its row of
+// events.Pipeline (Step.Inform).
+const OrderStatusChanged = "OrderStatusChanged"
 
-// Stations, as named in ?station=.
-const (
-	StationMixer     = "mixer"
-	StationBaker     = "baker"
-	StationDecorator = "decorator"
-	StationPackaging = "packaging"
-)
-
-// Stations lists the stations in kitchen order, from events.Pipeline.
-var Stations = func() []string {
+// Stations lists the stations in kitchen order, as ?station= names them
+// (events.Pipeline).
+func Stations() []string {
 	var out []string
 	for _, s := range events.Kitchen() {
 		out = append(out, s.Station)
 	}
 	return out
-}()
+}
 
 // QueueStatus returns the order state that is station's queue: the state
 // orders wait in for that station's step.

@@ -17,6 +17,16 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/infra/notify"
 )
 
+// The contract's station and notification names, which the pipeline's
+// rows must give.
+const (
+	stationMixer     = "mixer"
+	stationBaker     = "baker"
+	stationDecorator = "decorator"
+	stationPackaging = "packaging"
+	informMix        = "InformNewOrderToMix"
+)
+
 // lifecycle is one order's whole life through the kitchen, as the functions
 // tell the hub about it.
 var lifecycle = []struct{ status, previous, by string }{
@@ -201,13 +211,13 @@ func TestPublishTellsTheStreamsOfAStatusChangedEvent(t *testing.T) {
 }
 
 func TestStationsAndTheirQueuesComeFromThePipeline(t *testing.T) {
-	want := []string{notify.StationMixer, notify.StationBaker, notify.StationDecorator, notify.StationPackaging}
-	if !slices.Equal(notify.Stations, want) {
-		t.Fatalf("Stations = %v, want %v", notify.Stations, want)
+	want := []string{stationMixer, stationBaker, stationDecorator, stationPackaging}
+	if !slices.Equal(notify.Stations(), want) {
+		t.Fatalf("Stations = %v, want %v", notify.Stations(), want)
 	}
 	queues := map[string]string{
-		notify.StationMixer: events.StatusApproved, notify.StationBaker: events.StatusMixed,
-		notify.StationDecorator: events.StatusBaked, notify.StationPackaging: events.StatusDecorated,
+		stationMixer: events.StatusApproved, stationBaker: events.StatusMixed,
+		stationDecorator: events.StatusBaked, stationPackaging: events.StatusDecorated,
 	}
 	for station, want := range queues {
 		if got, ok := notify.QueueStatus(station); !ok || got != want {
@@ -234,10 +244,10 @@ func TestStreamFiltersByStation(t *testing.T) {
 			"OrderStatusChanged/packaged", "OrderStatusChanged/shipped",
 		}},
 		// A station hears of work for it, and of orders entering and leaving its queue.
-		{notify.StationMixer, []string{"InformNewOrderToMix/approved", "OrderStatusChanged/approved", "OrderStatusChanged/mixed"}},
-		{notify.StationBaker, []string{"InformNewOrderToBake/mixed", "OrderStatusChanged/mixed", "OrderStatusChanged/baked"}},
-		{notify.StationDecorator, []string{"InformNewOrderToDecorate/baked", "OrderStatusChanged/baked", "OrderStatusChanged/decorated"}},
-		{notify.StationPackaging, []string{"InformNewOrderToPackage/decorated", "OrderStatusChanged/decorated", "OrderStatusChanged/packaged"}},
+		{stationMixer, []string{"InformNewOrderToMix/approved", "OrderStatusChanged/approved", "OrderStatusChanged/mixed"}},
+		{stationBaker, []string{"InformNewOrderToBake/mixed", "OrderStatusChanged/mixed", "OrderStatusChanged/baked"}},
+		{stationDecorator, []string{"InformNewOrderToDecorate/baked", "OrderStatusChanged/baked", "OrderStatusChanged/decorated"}},
+		{stationPackaging, []string{"InformNewOrderToPackage/decorated", "OrderStatusChanged/decorated", "OrderStatusChanged/packaged"}},
 	}
 	for _, tt := range tests {
 		for _, r := range readers {
@@ -260,9 +270,9 @@ func TestFailedOrderLeavesTheQueueItWasIn(t *testing.T) {
 		station string
 		want    []string
 	}{
-		{notify.StationBaker, []string{"OrderStatusChanged/failed"}},
-		{notify.StationMixer, nil},
-		{notify.StationDecorator, nil},
+		{stationBaker, []string{"OrderStatusChanged/failed"}},
+		{stationMixer, nil},
+		{stationDecorator, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.station, func(t *testing.T) {
@@ -276,7 +286,7 @@ func TestFailedOrderLeavesTheQueueItWasIn(t *testing.T) {
 
 func TestNotificationCarriesTheOrder(t *testing.T) {
 	h := notify.NewHub(16)
-	s := open(t, h, notify.StationMixer, 0)
+	s := open(t, h, stationMixer, 0)
 	c := change("o-7", events.StatusApproved, events.StatusCreated, "credit-validated")
 	h.Notify(context.Background(), c)
 	ns, err := s.Notifications(nil)
@@ -285,7 +295,7 @@ func TestNotificationCarriesTheOrder(t *testing.T) {
 	}
 	n := ns[0]
 	p := n.Data
-	if n.Name != notify.InformNewOrderToMix || n.Station != notify.StationMixer || n.ID == 0 {
+	if n.Name != informMix || n.Station != stationMixer || n.ID == 0 {
 		t.Fatalf("notification = %+v", n)
 	}
 	if p.OrderID != "o-7" || p.CustomerID != "alice" || p.Status != "approved" || p.Previous != "created" ||
@@ -307,7 +317,7 @@ func TestStreamReplaysAfterLastIDThenGoesLive(t *testing.T) {
 	}{
 		{"nothing without an id", 64, "", 0, nil},
 		{"everything after the id", 64, "", 8, []string{"9:OrderStatusChanged/decorated", "10:OrderStatusChanged/packaged", "11:OrderStatusChanged/shipped"}},
-		{"only the station's", 64, notify.StationBaker, 2, []string{"4:InformNewOrderToBake/mixed", "5:OrderStatusChanged/mixed", "7:OrderStatusChanged/baked"}},
+		{"only the station's", 64, stationBaker, 2, []string{"4:InformNewOrderToBake/mixed", "5:OrderStatusChanged/mixed", "7:OrderStatusChanged/baked"}},
 		{"the id is the newest", 64, "", 11, nil},
 		{"older than the buffer keeps what is left", 2, "", 1, []string{"10:OrderStatusChanged/packaged", "11:OrderStatusChanged/shipped"}},
 		{"an id from a restarted server", 64, "", 1000, nil},
@@ -353,7 +363,7 @@ func TestStreamReplaysAfterLastIDThenGoesLive(t *testing.T) {
 func TestIDsIncreaseAcrossStreams(t *testing.T) {
 	h := notify.NewHub(64)
 	all := open(t, h, "", 0)
-	mixer := open(t, h, notify.StationMixer, 0)
+	mixer := open(t, h, stationMixer, 0)
 	runLifecycle(h, "o-1")
 	runLifecycle(h, "o-2")
 	byID := map[uint64]string{}
@@ -380,7 +390,7 @@ func TestIDsIncreaseAcrossStreams(t *testing.T) {
 func TestCloseStreamReleasesItAndIsIdempotent(t *testing.T) {
 	h := notify.NewHub(4)
 	var streams []*notify.Stream
-	for _, station := range []string{"", notify.StationMixer, notify.StationPackaging} {
+	for _, station := range []string{"", stationMixer, stationPackaging} {
 		s, err := h.OpenStream(station, 0, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -470,7 +480,7 @@ func TestConcurrentNotifyAndOpenCloseStream(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				s, err := h.OpenStream(notify.Stations[i%len(notify.Stations)], uint64(i), 0)
+				s, err := h.OpenStream(notify.Stations()[i%len(notify.Stations())], uint64(i), 0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -528,7 +538,7 @@ func TestStreamsShareOneEncodingOfEachNotification(t *testing.T) {
 	if len(fa) != 2 || len(fb) != 2 {
 		t.Fatalf("got %d and %d frames, want 2 each", len(fa), len(fb))
 	}
-	for i, want := range []string{notify.InformNewOrderToMix, notify.OrderStatusChanged} {
+	for i, want := range []string{informMix, notify.OrderStatusChanged} {
 		if fa[i] != fb[i] {
 			t.Fatal("each stream got its own encoding")
 		}
@@ -563,7 +573,7 @@ func TestStreamsAreCappedAndAClosedOneFreesItsPlace(t *testing.T) {
 		}
 		open = append(open, s)
 	}
-	if _, err := h.OpenStream(notify.StationMixer, 0, 3); !errors.Is(err, notify.ErrTooManyStreams) {
+	if _, err := h.OpenStream(stationMixer, 0, 3); !errors.Is(err, notify.ErrTooManyStreams) {
 		t.Fatalf("a fourth stream: %v, want ErrTooManyStreams", err)
 	}
 	if s, err := h.OpenStream("", 0, 0); err != nil || h.Streams() != 4 {

@@ -12,27 +12,26 @@
 
 (() => {
   const PRICES = { S: 150, M: 200, L: 250, XL: 300 };
-  const RANK = { created: 0, approved: 1, mixed: 2, baked: 3, decorated: 4, packaged: 5, shipped: 6, cancelled: 7, failed: 7 };
-  const STATUSES = ['created', 'approved', 'mixed', 'baked', 'decorated', 'packaged', 'shipped', 'cancelled', 'failed'];
-  // Each station: the state its queue holds, the REST path that reports its
-  // step, the button's words, and the notification that brings it work.
-  const STATIONS = [
-    { name: 'mixer', queue: 'approved', path: 'mix', action: 'Mix', done: 'mixed', inform: 'InformNewOrderToMix' },
-    { name: 'baker', queue: 'mixed', path: 'bake', action: 'Bake', done: 'baked', inform: 'InformNewOrderToBake' },
-    { name: 'decorator', queue: 'baked', path: 'decorate', action: 'Decorate', done: 'decorated', inform: 'InformNewOrderToDecorate' },
-    { name: 'packaging', queue: 'decorated', path: 'box', action: 'Box & ship', done: 'shipped', inform: 'InformNewOrderToPackage' },
-  ];
-  const EVENTS = [...STATIONS.map((s) => s.inform), 'OrderStatusChanged'];
+  // The kitchen comes from the server (GET /api/v1/config: the pipeline's
+  // kitchen rows): the order states in flow order, and each station with
+  // the state its queue holds, the state its step records, the REST path
+  // that reports it and the notification that brings it work. From them:
+  // one board per station, its button's words, its colour.
+  let STATUSES = [];
+  let RANK = {}; // state -> place in the flow (the two unshipped ends share the last)
+  let STATIONS = [];
+  let EVENTS = ['OrderStatusChanged'];
+  let OPEN = []; // the states an order is still in the works in: reloaded on every connect
+  let COLOURS = {}; // kitchen state -> its station's colour
+  const PALETTE = ['#c78a00', '#c2501a', '#b0306a', '#5b3fa8', '#1f7a6d', '#2f5fa8', '#8a5a2b'];
   const MAX_ROWS = 200;
   const MAX_ACTIVITY = 30;
   const MAX_RECENT = 5;
   const PAGE = 100; // orders per request
-  // The states an order is still in the works in: reloaded on every connect.
-  const OPEN = ['created', ...STATIONS.map((s) => s.queue), 'packaged'];
 
   const $ = (sel, root = document) => root.querySelector(sel);
   const orders = new Map(); // orderId -> order (as the REST API shows it)
-  const recent = new Map(STATIONS.map((s) => [s.name, []])); // station -> order ids lately through it
+  const recent = new Map(); // station -> order ids lately through it
   const fresh = new Set(); // orderId@station just announced by an Inform* notification
   const TOKEN_KEY = 'cupcake-factory.token';
   let manual = false;
@@ -48,6 +47,41 @@
   const time = (t) => (t ? new Date(t).toLocaleTimeString() : '');
   const itemsText = (items) => (items || []).map((i) => `${i.quantity} × ${i.size} ${i.flavour}`).join(', ');
   const staff = () => $('#staff').value.trim() || 'staff';
+  const capital = (w) => w.charAt(0).toUpperCase() + w.slice(1);
+  // badge is a state's label, in its station's colour for a kitchen state.
+  function badge(tag, st, ...children) {
+    const e = el(tag, { class: 'status', 'data-status': st }, ...children);
+    if (COLOURS[st]) e.style.setProperty('--station', COLOURS[st]);
+    return e;
+  }
+
+  // kitchen takes the server's description of the kitchen and draws a
+  // board per station. The last station's step ships the order.
+  function kitchen(cfg) {
+    STATUSES = cfg.statuses || [];
+    RANK = Object.fromEntries(STATUSES.map((st, i) => [st, Math.min(i, STATUSES.indexOf('shipped') + 1 || i)]));
+    STATIONS = (cfg.stations || []).map((s, i, all) => {
+      const last = i === all.length - 1;
+      return {
+        ...s, path: s.route, colour: PALETTE[i % PALETTE.length],
+        action: capital(s.route) + (last ? ' & ship' : ''), done: last ? 'shipped' : s.records,
+      };
+    });
+    EVENTS = [...STATIONS.map((s) => s.inform), 'OrderStatusChanged'];
+    OPEN = ['created', ...STATIONS.map((s) => s.queue), ...STATIONS.slice(-1).map((s) => s.records)];
+    for (const s of STATIONS) recent.set(s.name, []);
+    COLOURS = Object.fromEntries(STATIONS.map((s) => [s.records, s.colour]));
+    $('#board-grid').replaceChildren(...STATIONS.map((s) => {
+      const title = capital(s.name);
+      const board = el('section', { class: 'board', id: `board-${s.name}`, 'data-station': s.name, 'aria-labelledby': `h-${s.name}` },
+        el('h3', { id: `h-${s.name}`, tabIndex: -1 }, el('span', { class: 'icon', 'aria-hidden': 'true' }), `${title} `, el('span', { class: 'count', 'data-count': '' }, '0')),
+        el('p', { class: 'waiting', text: `Waiting: ${s.queue} orders` }),
+        el('ul', { class: 'queue', 'aria-label': `${title} queue` }),
+        el('details', { class: 'recent' }, el('summary', { text: `Recently ${s.done}` }), el('ul')));
+      board.style.setProperty('--station', s.colour);
+      return board;
+    }));
+  }
 
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
@@ -337,14 +371,14 @@
   function renderDashboard(list) {
     const counts = Object.fromEntries(STATUSES.map((st) => [st, 0]));
     for (const o of list) counts[o.status] = (counts[o.status] || 0) + 1;
-    $('#summary').replaceChildren(...STATUSES.map((st) => el('li', { class: 'status', 'data-status': st }, `${st} `, el('strong', { text: String(counts[st]) }))));
+    $('#summary').replaceChildren(...STATUSES.map((st) => badge('li', st, `${st} `, el('strong', { text: String(counts[st]) }))));
     $('#no-orders').hidden = list.length > 0;
     $('#orders tbody').replaceChildren(...list.slice(0, MAX_ROWS).map((o) => el('tr', { 'data-order-id': o.orderId },
       el('td', {}, el('code', { text: o.orderId })),
       el('td', { text: o.customerId }),
       el('td', { text: itemsText(o.items) }),
       el('td', { class: 'num', text: money(o.amount) }),
-      el('td', {}, el('span', { class: 'status', 'data-status': o.status, text: o.status }), o.reason ? el('small', { class: 'reason', text: ` ${o.reason}` }) : null),
+      el('td', {}, badge('span', o.status, o.status), o.reason ? el('small', { class: 'reason', text: ` ${o.reason}` }) : null),
       el('td', {}, el('time', { dateTime: o.updatedAt || '', text: time(o.updatedAt) })))));
   }
 
@@ -465,8 +499,10 @@
       manual = cfg.kitchenMode === 'manual';
       authRequired = cfg.authRequired === true;
       $('#mode').textContent = `mode: ${cfg.kitchenMode}`;
+      kitchen(cfg);
     } catch (err) {
       $('#mode').textContent = 'mode: unknown';
+      say(`Could not load the kitchen: ${err.message}`, true);
     }
     document.body.dataset.mode = manual ? 'manual' : 'auto';
     $('#auto-note').hidden = manual;
