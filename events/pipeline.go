@@ -11,7 +11,7 @@ type Step struct {
 	Function string   // name, as in FUNCTIONS and the manifests
 	Takes    string   // the event type it handles
 	Topic    string   // the default Kafka topic of that type
-	Replies  []string // the event types it may answer with
+	Replies  []string // the event types it may answer with besides handing on (see RepliesOf)
 
 	Records string // kitchen: the order state it records
 	Station string // kitchen: who does the step (?station= of the notifications)
@@ -30,15 +30,39 @@ var Pipeline = []Step{
 	{Function: FuncOrderCreated, Takes: TypeOrderCreated, Topic: TopicOrderRequests,
 		Replies: []string{TypeCreditValidated}},
 	{Function: FuncCreditValidated, Takes: TypeCreditValidated, Topic: TopicOrderValidations,
-		Replies: []string{TypeMixed, TypeCancelled}},
-	{Function: FuncMixed, Takes: TypeMixed, Topic: TopicReadyToBake, Replies: []string{TypeBaked},
+		Replies: []string{TypeCancelled}},
+	{Function: FuncMixed, Takes: TypeMixed, Topic: TopicReadyToBake,
 		Records: StatusMixed, Station: "mixer", Inform: "InformNewOrderToMix", Route: "mix"},
-	{Function: FuncBaked, Takes: TypeBaked, Topic: TopicReadyToDecorate, Replies: []string{TypeDecorated},
+	{Function: FuncBaked, Takes: TypeBaked, Topic: TopicReadyToDecorate,
 		Records: StatusBaked, Station: "baker", Inform: "InformNewOrderToBake", Route: "bake"},
-	{Function: FuncDecorated, Takes: TypeDecorated, Topic: TopicReadyToPackage, Replies: []string{TypePackaged},
+	{Function: FuncDecorated, Takes: TypeDecorated, Topic: TopicReadyToPackage,
 		Records: StatusDecorated, Station: "decorator", Inform: "InformNewOrderToDecorate", Route: "decorate"},
-	{Function: FuncPackaged, Takes: TypePackaged, Topic: TopicReadyToShip, Replies: []string{TypeShipped},
+	{Function: FuncPackaged, Takes: TypePackaged, Topic: TopicReadyToShip,
 		Records: StatusPackaged, Station: "packaging", Inform: "InformNewOrderToPackage", Route: "box"},
+}
+
+// After returns the step that follows s in the kitchen: the next row, if
+// it is a kitchen step. The approval hands an order on to the first kitchen
+// step, each kitchen step to the next; after the last the order ships.
+func After(s Step) (Step, bool) {
+	i := slices.IndexFunc(Pipeline, func(r Step) bool { return r.Function == s.Function })
+	if i < 0 || i+1 == len(Pipeline) || Pipeline[i+1].Records == "" {
+		return Step{}, false
+	}
+	return Pipeline[i+1], true
+}
+
+// RepliesOf lists every event type s may answer with: the type of the step
+// it hands on to (After), shipped after the last kitchen step, then its own
+// Replies.
+func RepliesOf(s Step) []string {
+	var out []string
+	if next, ok := After(s); ok {
+		out = append(out, next.Takes)
+	} else if s.Records != "" {
+		out = append(out, TypeShipped)
+	}
+	return append(out, s.Replies...)
 }
 
 // Kitchen returns the kitchen steps, in the order an order passes them.

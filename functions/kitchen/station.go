@@ -53,7 +53,7 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order
 		if err := o.Apply(domain.To(s.step.Records, d.By, "", key, s.now())); err != nil {
 			return err
 		}
-		if _, ok := events.StepFor(s.step.Replies[0]); !ok { // the last step: the order ships
+		if _, ok := events.After(s.step); !ok { // the last step: the order ships
 			if err := o.Apply(domain.To(events.StatusShipped, d.By, "", key+"#shipped", s.now())); err != nil {
 				return err
 			}
@@ -76,10 +76,10 @@ func (s *Station) Handle(ctx context.Context, e cloudevents.Event) (domain.Order
 // step, the next step in the automatic kitchen, nothing in the manual one
 // (the staff at the next station take it from their screen).
 func (s *Station) reply(o domain.Order) (domain.Event, bool) {
-	next, ok := events.StepFor(s.step.Replies[0])
+	next, ok := events.After(s.step)
 	switch {
 	case !ok:
-		return domain.Reply(s.step.Replies[0], s.Source(), o.ID, o.Update(s.step.Records)), true
+		return domain.Reply(events.TypeShipped, s.Source(), o.ID, o.Update(s.step.Records)), true
 	case s.auto:
 		return domain.Reply(next.Takes, s.Source(), o.ID, events.KitchenStep{OrderID: o.ID, By: next.AutoBy()}), true
 	}

@@ -203,7 +203,7 @@ func TestEveryContractEventTypeIsInTheTable(t *testing.T) {
 	types := []string{events.TypeShipped, events.TypeCancelled, events.TypeFailed, events.TypeStatusChanged}
 	for _, s := range events.Pipeline {
 		types = append(types, s.Takes)
-		types = append(types, s.Replies...)
+		types = append(types, events.RepliesOf(s)...)
 	}
 	for _, typ := range types {
 		found := false

@@ -58,8 +58,8 @@ func TestReplyTableMatchesTheContract(t *testing.T) {
 		if topicOf(b.Takes) != b.Topic {
 			t.Errorf("%s: config routes %s to %s, the bindings say %s", b.Function, b.Takes, topicOf(b.Takes), b.Topic)
 		}
-		if !slices.Equal(b.Replies, replies[b.Function]) {
-			t.Errorf("%s: the pipeline says it replies %v, the contract %v", b.Function, b.Replies, replies[b.Function])
+		if !slices.Equal(events.RepliesOf(b), replies[b.Function]) {
+			t.Errorf("%s: the pipeline says it replies %v, the contract %v", b.Function, events.RepliesOf(b), replies[b.Function])
 		}
 	}
 }
