@@ -1,5 +1,5 @@
-// Package kitchen is the kitchen's functions: mixed, baked, decorated and
-// packaged are each one row of events.Pipeline served by a Station. A
+// Package kitchen is the kitchen's functions: each kitchen row of
+// events.Pipeline is a function served by a Station. A
 // station records its step on the order, which tells the next station (the
 // live notifications), and in auto mode hands the order on by emitting the
 // next step's event; after the last step the order ships. A station can

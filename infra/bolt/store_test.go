@@ -10,27 +10,31 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/functions/relay/relaytest"
 	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
 	"github.com/cupcake-factory/cupcake-factory/infra/storetest"
 )
 
-// TestStoreConformance runs the store conformance suite against the
-// embedded store, a new file for each test. Reopening opens the same file
-// again, as a restarted process does.
+// TestStoreConformance runs the store conformance suite, and the relay's
+// part of it, against the embedded store, a new file for each test.
+// Reopening opens the same file again, as a restarted process does.
 func TestStoreConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) (domain.Store, func() domain.Store) {
-		dir := t.TempDir()
-		open := func() domain.Store {
-			t.Helper()
-			s, err := bolt.Open(dir)
-			if err != nil {
-				t.Fatalf("open embedded store: %v", err)
-			}
-			t.Cleanup(func() { _ = s.Close() })
-			return s
+	storetest.Run(t, openFile)
+	t.Run("Relay", func(t *testing.T) { relaytest.Run(t, openFile) })
+}
+
+func openFile(t *testing.T) (domain.Store, func() domain.Store) {
+	dir := t.TempDir()
+	open := func() domain.Store {
+		t.Helper()
+		s, err := bolt.Open(dir)
+		if err != nil {
+			t.Fatalf("open embedded store: %v", err)
 		}
-		return open(), open
-	})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	return open(), open
 }
 
 // TestConcurrentUnitsOfWorkShareCommitsAndARefusalSparesTheOthers: many

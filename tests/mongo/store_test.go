@@ -38,6 +38,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/functions/relay/relaytest"
 	"github.com/cupcake-factory/cupcake-factory/infra/mongo"
 	"github.com/cupcake-factory/cupcake-factory/infra/storetest"
 	"github.com/cupcake-factory/cupcake-factory/tests/internal/ferret"
@@ -223,10 +224,12 @@ func TestRemovingAWholeDeliveredOutboxIsOneCommand(t *testing.T) {
 	}
 }
 
-// TestStoreConformance runs the store conformance suite against the MongoDB
-// store on FerretDB.
+// TestStoreConformance runs the store conformance suite, and the relay's
+// part of it, against the MongoDB store on FerretDB.
 func TestStoreConformance(t *testing.T) {
-	storetest.Run(t, opener(ferret.Start(t)))
+	open := opener(ferret.Start(t))
+	storetest.Run(t, open)
+	t.Run("Relay", func(t *testing.T) { relaytest.Run(t, open) })
 }
 
 // TestDocumentsAreReadable pins the stored shape: camelCase fields, money

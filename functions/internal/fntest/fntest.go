@@ -71,7 +71,11 @@ func OrderIn(tb testing.TB, s *bolt.Store, orderID, status string) domain.Order 
 	if _, _, err := s.CreateOrder(ctx, o); err != nil {
 		tb.Fatal(err)
 	}
-	path := []string{events.StatusApproved, events.StatusMixed, events.StatusBaked, events.StatusDecorated, events.StatusPackaged, events.StatusShipped}
+	path := []string{events.StatusApproved} // the flow, as the pipeline declares it
+	for _, k := range events.Kitchen() {
+		path = append(path, k.Records)
+	}
+	path = append(path, events.StatusShipped)
 	if status == events.StatusCancelled {
 		path = []string{events.StatusCancelled}
 	}

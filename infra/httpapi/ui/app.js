@@ -48,10 +48,18 @@
   const itemsText = (items) => (items || []).map((i) => `${i.quantity} × ${i.size} ${i.flavour}`).join(', ');
   const staff = () => $('#staff').value.trim() || 'staff';
   const capital = (w) => w.charAt(0).toUpperCase() + w.slice(1);
+  // shade moves a #rrggbb colour a fraction f of the way to grey level to.
+  const shade = (hex, to, f) => '#' + [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16);
+    return Math.round(c + (to - c) * f).toString(16).padStart(2, '0');
+  }).join('');
   // badge is a state's label, in its station's colour for a kitchen state.
   function badge(tag, st, ...children) {
     const e = el(tag, { class: 'status', 'data-status': st }, ...children);
-    if (COLOURS[st]) e.style.setProperty('--station', COLOURS[st]);
+    if (COLOURS[st]) {
+      e.style.setProperty('--tint', shade(COLOURS[st], 255, 0.84));
+      e.style.setProperty('--ink', shade(COLOURS[st], 0, 0.35));
+    }
     return e;
   }
 
