@@ -3,13 +3,17 @@ GO      ?= go
 BIN     ?= bin/cupcake-factory
 GOFMT   ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
-.PHONY: run build test test-unit test-integration test-browser test-api bench bench-replicas bench-sse fuzz vet
+.PHONY: run build generate test test-unit test-integration test-browser test-api bench bench-replicas bench-sse fuzz vet
 
 run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 	$(GO) run ./cmd/cupcake-factory
 
 build: ## build the runner binary into bin/
 	$(GO) build -o $(BIN) ./cmd/cupcake-factory
+
+generate: ## write the files made from events.Pipeline (every *.tmpl: documents, compose, manifests) and the Postman collection
+	$(GO) run ./cmd/generate
+	$(GO) test ./infra/httpapi -run Postman -update
 
 test: vet test-unit test-integration test-browser test-api ## every test
 
