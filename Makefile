@@ -40,7 +40,7 @@ test-api: ## schemathesis fuzzes the live app from its OpenAPI document: no 5xx,
 
 fuzz: ## run each fuzz target for a while
 	$(GO) test ./events -run '^$$' -fuzz FuzzDecodeData -fuzztime 30s
-	$(GO) test ./events -run '^$$' -fuzz FuzzValidateOrder -fuzztime 30s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzValidateOrder -fuzztime 30s
 
 # ---- Deploy: Knative (kn func + kubectl) and docker compose -----------------
 # make deploy REGISTRY=ghcr.io/you [FLAVOUR=source|broker] [KAFKA_BOOTSTRAP=host:port]

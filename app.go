@@ -275,9 +275,16 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 		}
 		orderID = u.OrderID
 	} else {
-		_, id, err := events.DecodeData(e)
+		d, id, err := events.DecodeData(e)
 		if err != nil {
 			return nil, err
+		}
+		if o, ok := d.(*events.OrderCreated); ok {
+			// Refused here, as on REST, rather than recorded as an
+			// invalid order: the caller is told at once.
+			if err := domain.ValidateItems(o.Items); err != nil {
+				return nil, err
+			}
 		}
 		orderID = id
 	}

@@ -77,7 +77,7 @@ func watchCredit(t *testing.T, customer func() (domain.Customer, error), stop <-
 // available credit ends at exactly 0 and is never negative.
 func TestConcurrentOrdersNeverOverspendCredit(t *testing.T) {
 	ctx := context.Background()
-	amount := events.Amount(bulkItems)
+	amount := domain.Amount(bulkItems)
 	s, err := bolt.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestConcurrentOrdersNeverOverspendCredit(t *testing.T) {
 // insufficient credit, the credit ends at exactly 0 and each reservation
 // belongs to an approved order. Nothing is left undelivered.
 func TestConcurrentOrdersThroughTheAppApproveExactlyWhatTheCreditCovers(t *testing.T) {
-	amount := events.Amount(bulkItems)
+	amount := domain.Amount(bulkItems)
 	app := openApp(t, config.KitchenManual, false) // approved orders stay approved
 	if _, err := app.CreateCustomer(t.Context(), domain.NewCustomer{ID: "bulk", Name: "Bulk Buyer", CreditLimit: bulkCovered * amount}); err != nil {
 		t.Fatal(err)

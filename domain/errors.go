@@ -1,6 +1,8 @@
 // Package domain holds what the functions and the adapters agree on: the
-// records the store keeps (customers, orders), the rules of an order's life,
-// and the kinds of error that decide ACK, retry and HTTP status.
+// records the store keeps (customers, orders, their outboxes), the menu and
+// the limits of an order, the rules of an order's life (its state machine,
+// credit), and the kinds of error that decide ACK, retry and HTTP status. It
+// knows events by type and data; the relay makes them CloudEvents.
 package domain
 
 import (

@@ -52,7 +52,7 @@ type Step struct {
 func NewOrder(d events.OrderCreated, eventKey, refused string, now time.Time) Order {
 	now = now.UTC().Truncate(time.Millisecond)
 	o := Order{
-		ID: d.OrderID, CustomerID: d.CustomerID, Items: d.Items, Amount: events.Amount(d.Items),
+		ID: d.OrderID, CustomerID: d.CustomerID, Items: d.Items, Amount: Amount(d.Items),
 		Status: events.StatusCreated, Refused: refused, CreatedAt: now, UpdatedAt: now,
 		History: []Step{{Status: events.StatusCreated, By: d.CustomerID, Event: eventKey, At: now}},
 	}

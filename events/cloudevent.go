@@ -157,12 +157,14 @@ func DecodePayload(e cloudevents.Event, d Payload) error {
 }
 
 // DecodeData decodes and checks the data of an event of a type this system
-// handles, returning the payload and the order id it is about.
+// handles, returning the payload and the order id it is about. It checks
+// what the wire needs (the ids, the fields' shapes); an order's items are
+// the menu's to check (domain.ValidateOrder).
 func DecodeData(e cloudevents.Event) (Payload, string, error) {
 	var d Payload
 	switch step, ok := StepFor(e.Type()); {
 	case e.Type() == TypeOrderCreated:
-		d = &orderInEvent{}
+		d = &OrderCreated{}
 	case e.Type() == TypeCreditValidated:
 		d = &CreditValidated{}
 	case ok && step.Records != "":
@@ -175,11 +177,6 @@ func DecodeData(e cloudevents.Event) (Payload, string, error) {
 	}
 	return d, d.Order(), nil
 }
-
-// orderInEvent is an order as it travels in an event: its id is required.
-type orderInEvent struct{ OrderCreated }
-
-func (o *orderInEvent) Validate() error { return o.OrderCreated.Validate(true) }
 
 // OrderOf returns the order an event is about: its subject, else its
 // partitionkey, else the orderId of its data ("" if none can be read).

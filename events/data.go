@@ -8,20 +8,14 @@ import (
 	"time"
 )
 
-// Limits of an order.
+// Limits of the text fields: the wire's, since ids become Kafka keys, URL
+// segments and store keys, and names are shown in logs and screens. The
+// menu and the limits of an order are the domain's (domain/menu.go).
 const (
-	MaxItems    = 50
-	MaxQuantity = 1000
 	MaxIDLength = 64
 	MaxByLength = 64
 	MaxReason   = 200
 )
-
-// Prices in cents per cupcake, by size.
-var Prices = map[string]int64{"S": 150, "M": 200, "L": 250, "XL": 300}
-
-// Flavours on the menu.
-var Flavours = []string{"vanilla", "chocolate", "red-velvet", "lemon", "carrot"}
 
 // Item is one line of an order.
 type Item struct {
@@ -133,71 +127,22 @@ func HasControlChars(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
-func validFlavour(f string) bool {
-	for _, v := range Flavours {
-		if v == f {
-			return true
-		}
-	}
-	return false
-}
-
-// ValidateItems checks the items of an order.
-func ValidateItems(items []Item) error {
-	var p problems
-	checkItems(&p, items)
-	return p.err()
-}
-
-func checkItems(p *problems, items []Item) {
-	if len(items) < 1 || len(items) > MaxItems {
-		p.addf("items must hold 1..%d items, got %d", MaxItems, len(items))
-		if len(items) > MaxItems {
-			return
-		}
-	}
-	for i, it := range items {
-		if !validFlavour(it.Flavour) {
-			p.addf("items[%d].flavour must be one of %s, got %q", i, strings.Join(Flavours, ", "), it.Flavour)
-		}
-		if _, ok := Prices[it.Size]; !ok {
-			p.addf("items[%d].size must be one of S, M, L, XL, got %q", i, it.Size)
-		}
-		if it.Quantity < 1 || it.Quantity > MaxQuantity {
-			p.addf("items[%d].quantity must be 1..%d, got %d", i, MaxQuantity, it.Quantity)
-		}
-	}
-}
-
-// Validate checks an order; requireID says whether orderId must be present
-// (it must in a CloudEvent, it may be left out on REST).
-func (o OrderCreated) Validate(requireID bool) error {
+// ValidateIDs checks the order and customer ids; requireID says whether
+// orderId must be present (it must in a CloudEvent, it may be left out on
+// REST). An order whose ids are usable can be recorded and refused, one
+// whose ids are not cannot. Its items are the menu's to check
+// (domain.ValidateOrder).
+func (o OrderCreated) ValidateIDs(requireID bool) error {
 	var p problems
 	if requireID || o.OrderID != "" {
 		checkID(&p, "orderId", o.OrderID)
 	}
 	checkID(&p, "customerId", o.CustomerID)
-	checkItems(&p, o.Items)
 	return p.err()
 }
 
-// ValidateIDs checks only the order and customer ids: an order whose ids are
-// usable can be recorded and refused, one whose ids are not cannot.
-func (o OrderCreated) ValidateIDs() error {
-	var p problems
-	checkID(&p, "orderId", o.OrderID)
-	checkID(&p, "customerId", o.CustomerID)
-	return p.err()
-}
-
-// Amount is the price of the items in cents. It assumes valid items.
-func Amount(items []Item) int64 {
-	var total int64
-	for _, it := range items {
-		total += int64(it.Quantity) * Prices[it.Size]
-	}
-	return total
-}
+// Validate checks an order as an event carries it: both ids.
+func (o OrderCreated) Validate() error { return o.ValidateIDs(true) }
 
 // Order returns the order id.
 func (o OrderCreated) Order() string { return o.OrderID }

@@ -1,7 +1,9 @@
-// Package events is the user-facing contract of cupcake-factory: the CloudEvent
-// types, their Kafka topics, the JSON payloads, the price list and the rules an
-// order must satisfy. Everything here is named in shared/CONTRACT.md; change a
-// name and you break a user.
+// Package events is the wire: the CloudEvent types, their Kafka topics, the
+// JSON payloads and what their fields must look like, the CloudEvents
+// helpers, and the pipeline's table (Pipeline). Everything here is named in
+// shared/CONTRACT.md; change a name and you break a user. What an order may
+// hold and what happens to it (the menu, prices, limits, the state machine)
+// is the domain's.
 package events
 
 // Event types.

@@ -47,8 +47,8 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Orde
 	if err := events.Decode(e, &d); err != nil {
 		return domain.Order{}, err
 	}
-	itemsErr := events.ValidateItems(d.Items)
-	if err := d.ValidateIDs(); err != nil {
+	itemsErr := domain.ValidateItems(d.Items)
+	if err := d.ValidateIDs(true); err != nil {
 		return domain.Order{}, err
 	}
 	if err := events.CheckSubject(e, d.OrderID); err != nil {

@@ -86,7 +86,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &in); err != nil {
 		return err
 	}
-	if err := in.Validate(false); err != nil {
+	if err := domain.ValidateOrder(in, false); err != nil {
 		return err
 	}
 	if in.OrderID == "" {
