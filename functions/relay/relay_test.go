@@ -237,3 +237,46 @@ func msgTypes(t *testing.T, ms []domain.Message) []string {
 	}
 	return out
 }
+
+// TestAMessageKeptWholeByAnEarlierVersionIsDeliveredAsItWas: outboxes
+// written before messages kept type and data apart hold the structured
+// CloudEvent; after an upgrade the relay delivers it unchanged.
+func TestAMessageKeptWholeByAnEarlierVersionIsDeliveredAsItWas(t *testing.T) {
+	legacy := `{"specversion":"1.0","id":"e-1","source":"cupcake-factory/order-created","type":"com.cupcakes.order.credit-validated",` +
+		`"subject":"o-1","partitionkey":"o-1","datacontenttype":"application/json","data":{"orderId":"o-1"}}`
+	e, err := relay.Event("o-1", domain.Message{ID: "cupcake-factory/order-created e-1", Legacy: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ID() != "e-1" || e.Type() != events.TypeCreditValidated || e.Subject() != "o-1" || string(e.Data()) != `{"orderId":"o-1"}` {
+		t.Errorf("delivered %s", e)
+	}
+	if _, err := relay.Event("o-1", domain.Message{ID: "x", Legacy: "{"}); domain.KindOf(err) != domain.KindInternal {
+		t.Errorf("a message that does not decode: %v, want an internal error", err)
+	}
+}
+
+// TestAMessageIsDeliveredAsTheEventTheDomainEmitted: type, source, id,
+// data as emitted; subject and partitionkey the order; the time it was
+// written.
+func TestAMessageIsDeliveredAsTheEventTheDomainEmitted(t *testing.T) {
+	m, err := domain.NewMessage(domain.Reply(events.TypeCreditValidated, "cupcake-factory/order-created", "o-1", events.CreditValidated{OrderID: "o-1", CustomerID: "alice", Amount: 1200, Valid: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := relay.Event("o-1", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if events.Key(e) != m.ID || e.Type() != events.TypeCreditValidated || e.Subject() != "o-1" || e.Extensions()[events.ExtPartitionKey] != "o-1" ||
+		!e.Time().Equal(m.At) || e.DataContentType() != "application/json" {
+		t.Errorf("delivered %s from %+v", e, m)
+	}
+	var v events.CreditValidated
+	if err := events.DecodePayload(e, &v); err != nil || v.Amount != 1200 || !v.Valid {
+		t.Errorf("data %s: %+v %v", e.Data(), v, err)
+	}
+}

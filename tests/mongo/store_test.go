@@ -325,7 +325,8 @@ func TestDocumentsAreReadable(t *testing.T) {
 		"status": bson.TypeString, "by": bson.TypeString, "event": bson.TypeString, "at": bson.TypeDateTime,
 	})
 	check(order.Lookup("outbox", "0").Document(), "message", map[string]bson.Type{
-		"id": bson.TypeString, "event": bson.TypeString, "at": bson.TypeDateTime,
+		"id": bson.TypeString, "type": bson.TypeString, "source": bson.TypeString, "eventId": bson.TypeString,
+		"data": bson.TypeString, "at": bson.TypeDateTime,
 	})
 	check(order.Lookup("outbox", "2").Document(), "release", map[string]bson.Type{
 		"id": bson.TypeString, "release": bson.TypeInt64, "at": bson.TypeDateTime,
