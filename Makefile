@@ -11,9 +11,8 @@ run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 build: ## build the runner binary into bin/
 	$(GO) build -o $(BIN) ./cmd/cupcake-factory
 
-generate: ## write the files made from events.Pipeline (every *.tmpl: documents, compose, manifests) and the Postman collection
+generate: ## write the files made from events.Pipeline (every *.tmpl: documents, the manual Postman collection, compose, manifests)
 	$(GO) run ./cmd/generate
-	$(GO) test ./infra/httpapi -run Postman -update
 
 test: vet test-unit test-integration test-browser test-api ## every test
 

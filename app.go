@@ -16,6 +16,7 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/functions"
 	"github.com/cupcake-factory/cupcake-factory/functions/dispatch"
 	"github.com/cupcake-factory/cupcake-factory/functions/kitchen"
+	"github.com/cupcake-factory/cupcake-factory/functions/ordercreated"
 	"github.com/cupcake-factory/cupcake-factory/functions/relay"
 	"github.com/cupcake-factory/cupcake-factory/infra/bolt"
 	"github.com/cupcake-factory/cupcake-factory/infra/config"
@@ -159,7 +160,7 @@ func (a *App) connect() error {
 		opts.Notify = a.Hub
 		for _, name := range cfg.Functions {
 			s, _ := events.StepNamed(name)
-			opts.Bindings = append(opts.Bindings, kafka.Binding{Function: name, Type: s.Takes, Topic: cfg.ForType(s.Takes)})
+			opts.Bindings = append(opts.Bindings, kafka.Binding{Function: name, Types: s.Types(), Topic: cfg.ForType(s.Takes)})
 		}
 	}
 	k, err := kafka.NewTransport(opts, a.Log)
@@ -203,8 +204,10 @@ func (a *App) register() error {
 		if err != nil {
 			return err
 		}
-		a.Router.Register(step.Takes, name, h, dispatch.Trace(name), dispatch.Recover(a.Log), dispatch.Log(a.Log),
-			dispatch.Count(a.Metrics, name))
+		for _, t := range step.Types() {
+			a.Router.Register(t, name, h, dispatch.Trace(name), dispatch.Recover(a.Log), dispatch.Log(a.Log),
+				dispatch.Count(a.Metrics, name))
+		}
 	}
 	return nil
 }
@@ -307,6 +310,21 @@ func (a *App) Ingest(ctx context.Context, e cloudevents.Event) (*cloudevents.Eve
 // credit and the failed event are delivered from its outbox at once.
 func (a *App) ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error) {
 	o, err := kitchen.ReportFailure(ctx, a.Store, r, key)
+	if err != nil {
+		return o, err
+	}
+	a.dispatcher.Resume(context.WithoutCancel(ctx), o)
+	return o, nil
+}
+
+// Cancel cancels an order at its customer's request (key identifies the
+// request); the release of its credit and the cancelled event are
+// delivered from its outbox at once.
+func (a *App) Cancel(ctx context.Context, r events.CancelRequest, key string) (domain.Order, error) {
+	o, err := ordercreated.Cancel(ctx, a.Store, r, key, time.Now())
+	if errors.Is(err, domain.ErrDuplicate) {
+		return o, nil
+	}
 	if err != nil {
 		return o, err
 	}

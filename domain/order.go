@@ -190,6 +190,40 @@ func (o *Order) Fail(r events.FailureReport, eventKey string, now time.Time) err
 	return o.end(To(events.StatusFailed, r.By, r.Reason, eventKey, now))
 }
 
+// Cancellable lists the states a customer may cancel an order in: until
+// it is decorated (created, approved, and the kitchen's states before).
+func Cancellable() []string {
+	out := []string{events.StatusCreated, events.StatusApproved}
+	for _, s := range events.Kitchen() {
+		if s.Records == events.StatusDecorated {
+			break
+		}
+		out = append(out, s.Records)
+	}
+	return out
+}
+
+// Cancel cancels the order at its customer's request, with the reason
+// given (events.ReasonCustomerCancelled if none), and gives its credit
+// back. An order no longer Cancellable (decorated on, or ended) is refused
+// with a conflict saying why, and o is unchanged.
+func (o *Order) Cancel(r events.CancelRequest, eventKey string, now time.Time) error {
+	reason := r.Reason
+	if reason == "" {
+		reason = events.ReasonCustomerCancelled
+	}
+	t := Transition{From: Cancellable(), To: events.StatusCancelled,
+		Step: Step{Status: events.StatusCancelled, By: r.By, Reason: reason, Event: eventKey, At: now.UTC().Truncate(time.Millisecond)}}
+	if err := o.replayed(t.Step); err != nil {
+		return err
+	}
+	if !slices.Contains(t.From, o.Status) {
+		return Errorf(KindConflict, "order %s is %s; it can no longer be cancelled (only while %s)",
+			o.ID, o.Status, strings.Join(t.From, ", "))
+	}
+	return o.end(t)
+}
+
 // end applies a transition that ends the order unshipped, and emits the
 // release of its credit if it holds any.
 func (o *Order) end(t Transition) error {

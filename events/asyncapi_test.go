@@ -46,7 +46,7 @@ func TestTheAsyncAPIDocumentNamesEveryTopicAndTypeOfThePipeline(t *testing.T) {
 		events.TopicDeadLetters:  {"dead-letter"},
 	}
 	for _, s := range events.Pipeline {
-		want[s.Topic] = []string{s.Takes}
+		want[s.Topic] = s.Types()
 	}
 	for topic, types := range want {
 		slices.Sort(types)

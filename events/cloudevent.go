@@ -167,6 +167,8 @@ func DecodeData(e cloudevents.Event) (Payload, string, error) {
 		d = &OrderCreated{}
 	case e.Type() == TypeCreditValidated:
 		d = &CreditValidated{}
+	case e.Type() == TypeCancelRequested:
+		d = &CancelRequest{}
 	case ok && step.Records != "":
 		d = &KitchenStep{}
 	default:

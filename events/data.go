@@ -196,6 +196,29 @@ func (k KitchenStep) Validate() error {
 	return p.err()
 }
 
+// CancelRequest is the data of com.cupcakes.order.cancel-requested and the
+// body of POST /api/v1/order/cancel: By (the customer, or whoever acts for
+// them) cancels the order, for Reason (ReasonCustomerCancelled if empty).
+type CancelRequest struct {
+	OrderID string `json:"orderId"`
+	By      string `json:"by"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Order returns the order id.
+func (c CancelRequest) Order() string { return c.OrderID }
+
+// Validate checks a cancel request.
+func (c CancelRequest) Validate() error {
+	var p problems
+	checkID(&p, "orderId", c.OrderID)
+	checkText(&p, "by", c.By, MaxByLength)
+	if c.Reason != "" {
+		checkText(&p, "reason", c.Reason, MaxReason)
+	}
+	return p.err()
+}
+
 // FailureReport is what a station sends when an order cannot be finished.
 type FailureReport struct {
 	OrderID string `json:"orderId"`

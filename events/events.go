@@ -17,6 +17,9 @@ const (
 	TypeShipped         = "com.cupcakes.order.shipped"
 	TypeCancelled       = "com.cupcakes.order.cancelled"
 	TypeFailed          = "com.cupcakes.order.failed"
+	// TypeCancelRequested is a customer's request to cancel an order,
+	// taken by order-created on the orders' topic.
+	TypeCancelRequested = "com.cupcakes.order.cancel-requested"
 	// TypeStatusChanged is a notification published on the updates topic after
 	// every state change, so that a separate API/UI service can tell browsers.
 	TypeStatusChanged = "com.cupcakes.order.status-changed"
@@ -64,6 +67,8 @@ const (
 	ReasonInsufficientCredit = "insufficient-credit"
 	ReasonUnknownCustomer    = "unknown-customer"
 	ReasonInvalidOrder       = "invalid-order"
+	// ReasonCustomerCancelled is the reason of a cancel request that gives none.
+	ReasonCustomerCancelled = "customer-cancelled"
 )
 
 // Order states.

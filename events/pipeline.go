@@ -10,6 +10,7 @@ import "slices"
 type Step struct {
 	Function string   // name, as in FUNCTIONS and the manifests
 	Takes    string   // the event type it handles
+	Also     []string // other event types it handles, on the same topic
 	Topic    string   // the default Kafka topic of that type
 	Replies  []string // the event types it may answer with besides handing on (see RepliesOf)
 
@@ -27,8 +28,8 @@ type Step struct {
 // A new kitchen step is a new row here; a new kind of function is a row and
 // a package under functions/.
 var Pipeline = []Step{
-	{Function: FuncOrderCreated, Takes: TypeOrderCreated, Topic: TopicOrderRequests,
-		Replies: []string{TypeCreditValidated}},
+	{Function: FuncOrderCreated, Takes: TypeOrderCreated, Also: []string{TypeCancelRequested}, Topic: TopicOrderRequests,
+		Replies: []string{TypeCreditValidated, TypeCancelled}},
 	{Function: FuncCreditValidated, Takes: TypeCreditValidated, Topic: TopicOrderValidations,
 		Replies: []string{TypeCancelled}},
 	{Function: FuncMixed, Takes: TypeMixed, Topic: TopicReadyToBake,
@@ -101,7 +102,7 @@ func FunctionNames() []string {
 
 // StepFor returns the step that handles events of type t.
 func StepFor(t string) (Step, bool) {
-	i := slices.IndexFunc(Pipeline, func(s Step) bool { return s.Takes == t })
+	i := slices.IndexFunc(Pipeline, func(s Step) bool { return s.Takes == t || slices.Contains(s.Also, t) })
 	if i < 0 {
 		return Step{}, false
 	}
@@ -139,6 +140,9 @@ func WaitingFor(status string) (Step, bool) {
 	}
 	return Step{}, false
 }
+
+// Types lists the event types s handles: Takes, then Also.
+func (s Step) Types() []string { return append([]string{s.Takes}, s.Also...) }
 
 // AutoBy is who does a kitchen step in auto mode.
 func (s Step) AutoBy() string { return "auto-" + s.Station }

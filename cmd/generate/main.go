@@ -17,6 +17,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
 )
 
@@ -40,6 +41,11 @@ type Data struct {
 	Statuses  []string   // every order state, in flow order
 	Stations  []string   // every station, in kitchen order
 	Informs   []string   // every station's notification, in kitchen order
+	Flow      []string   // the states a shipped order passed, in order
+	// Cancellable are the states a customer may cancel in; CancelUntil is
+	// the first kitchen state past them.
+	Cancellable []string
+	CancelUntil string
 }
 
 // NewData reads the pipeline.
@@ -64,6 +70,11 @@ func NewData() Data {
 	}
 	d.Topics = append(d.Topics, events.TopicOrderUpdates, events.TopicDeadLetters)
 	d.Statuses = events.Statuses()
+	d.Flow = append([]string{events.StatusCreated, events.StatusApproved}, d.Statuses[2:len(d.Statuses)-2]...)
+	d.Cancellable = domain.Cancellable()
+	if n := len(d.Cancellable); n < len(d.Flow) {
+		d.CancelUntil = d.Flow[n]
+	}
 	return d
 }
 
@@ -91,14 +102,19 @@ var funcs = template.FuncMap{
 	"title":   func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"topicOf": events.TopicOf,
 	"message": message,
+	// short is an event type without "com.cupcakes.order.".
+	"short": func(t string) string { return strings.TrimPrefix(t, "com.cupcakes.order.") },
+	// pm is a Postman variable reference, {{name}}, which the template
+	// would otherwise take for an action of its own.
+	"pm": func(name string) string { return "{{" + name + "}}" },
 }
 
 // message is the AsyncAPI message name of an event type: the name of the
-// function that takes it, else what follows "com.cupcakes.order.", in
-// camelCase (order-created: orderCreated; status-changed: statusChanged).
+// function whose type it is, else what follows "com.cupcakes.order.", in
+// camelCase (order-created: orderCreated; cancel-requested: cancelRequested).
 func message(t string) string {
 	name := strings.TrimPrefix(t, "com.cupcakes.order.")
-	if s, ok := events.StepFor(t); ok {
+	if s, ok := events.StepFor(t); ok && s.Takes == t {
 		name = s.Function
 	}
 	parts := strings.Split(name, "-")

@@ -1,7 +1,8 @@
 // Package ordercreated is the order-created function, the customers side of
 // the flow: it reserves a new order's amount against the customer's credit,
 // records the order with that decision, and answers
-// com.cupcakes.order.credit-validated.
+// com.cupcakes.order.credit-validated. It also takes the customer's
+// com.cupcakes.order.cancel-requested (cancel.go).
 package ordercreated
 
 import (
@@ -26,7 +27,7 @@ type Store interface {
 	CreateOrder(ctx context.Context, o domain.Order) (domain.Order, bool, error)
 }
 
-// Function handles com.cupcakes.order.created.
+// Function handles com.cupcakes.order.created and cancel-requested.
 type Function struct {
 	store Store
 	now   func() time.Time
@@ -43,6 +44,9 @@ func New(s Store) *Function { return &Function{store: s, now: time.Now} }
 // order whose ids are usable but whose items are not is recorded and
 // answered as not valid (invalid-order); one without usable ids is refused.
 func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (domain.Order, error) {
+	if e.Type() == events.TypeCancelRequested {
+		return f.cancel(ctx, e)
+	}
 	var d events.OrderCreated
 	if err := events.Decode(e, &d); err != nil {
 		return domain.Order{}, err

@@ -21,7 +21,8 @@ const (
 	// Admin may do everything, including creating customers and changing
 	// credit limits.
 	Admin Roles = 1 << iota
-	// Shop places orders (REST, or order.created on POST /) and reads.
+	// Shop places and cancels orders (REST, or order.created and
+	// order.cancel-requested on POST /) and reads.
 	Shop
 	// Staff reports kitchen steps and problems and reads.
 	Staff
@@ -114,16 +115,19 @@ var routes = map[string]Access{
 	"GET /api/v1/order/{id}":            anyRole,
 	"GET /api/v1/orders":                anyRole,
 	"POST /api/v1/order/reporterror":    staff,
+	"POST /api/v1/order/cancel":         shop,
 	"GET /api/v1/notifications":         anyRole,
 }
 
 // eventRoles is the table of who may post each event type on POST /. The
 // platform (events) may post every type; a shop may place orders; staff may
-// report kitchen steps (every kitchen step's type: see EventRoles).
+// report kitchen steps (every kitchen step's type: see EventRoles); a shop
+// may cancel its orders.
 // Verdicts (credit-validated) and notifications come only from the
 // platform.
 var eventRoles = map[string]Roles{
 	events.TypeOrderCreated:    Shop | Events,
+	events.TypeCancelRequested: Shop | Events,
 	events.TypeCreditValidated: Events,
 	events.TypeShipped:         Events,
 	events.TypeCancelled:       Events,

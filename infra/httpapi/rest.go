@@ -176,7 +176,7 @@ func (s *Server) station(t string) handlerFunc {
 			return err
 		}
 		if _, err := s.app.Ingest(r.Context(), e); err != nil {
-			return err
+			return refusedByState(err)
 		}
 		s.accept(w, r, in.OrderID)
 		return nil
@@ -190,11 +190,41 @@ func (s *Server) reportError(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, err := s.app.ReportFailure(r.Context(), in, newKey())
 	if err != nil {
-		return err
+		return refusedByState(err)
 	}
 	writeJSON(w, http.StatusOK, o)
 	return nil
 }
+
+// cancelOrder cancels an order at its customer's request and answers the
+// order as it is now: cancelled, or unchanged with a 422 saying why not.
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
+	var in events.CancelRequest
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	o, err := s.app.Cancel(r.Context(), in, newKey())
+	if err != nil {
+		return refusedByState(err)
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+// refusedByState is err, marked as the refusal of a command on an order
+// whose state does not allow it (a step out of turn, a cancel too late, a
+// failure of an ended order): the contract's 422, as for an event that does
+// not fit, not the 409 of a conflicting creation.
+func refusedByState(err error) error {
+	if domain.KindOf(err) == domain.KindConflict {
+		return &stateRefusal{err}
+	}
+	return err
+}
+
+type stateRefusal struct{ error }
+
+func (e *stateRefusal) Unwrap() error { return e.error }
 
 func pathID(r *http.Request, what string) (string, error) {
 	id := r.PathValue("id")

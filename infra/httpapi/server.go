@@ -39,6 +39,7 @@ type App interface {
 	CreateCustomer(ctx context.Context, c domain.NewCustomer) (domain.Customer, error)
 	SetCreditLimit(ctx context.Context, id string, limit int64) (domain.Customer, error)
 	ReportFailure(ctx context.Context, r events.FailureReport, key string) (domain.Order, error)
+	Cancel(ctx context.Context, r events.CancelRequest, key string) (domain.Order, error)
 	Ready(ctx context.Context) error
 }
 
@@ -97,6 +98,7 @@ func (s *Server) routes() {
 		s.handle(auth.KitchenRoute(step), s.station(step.Takes))
 	}
 	s.handle("POST /api/v1/order/reporterror", s.reportError)
+	s.handle("POST /api/v1/order/cancel", s.cancelOrder)
 	s.handle("GET /api/v1/notifications", s.notifications)
 	s.handle("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
@@ -207,6 +209,10 @@ func StatusOf(err error) int {
 	var ue *unsupportedMedia
 	if errors.As(err, &ue) {
 		return http.StatusUnsupportedMediaType
+	}
+	var sr *stateRefusal
+	if errors.As(err, &sr) {
+		return http.StatusUnprocessableEntity
 	}
 	switch domain.KindOf(err) {
 	case domain.KindInvalid:

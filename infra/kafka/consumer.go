@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +58,7 @@ type ConsumerConfig struct {
 	Brokers    []string
 	Group      string
 	Topic      string
-	EventType  string // the only type taken from Topic; "" takes any
+	EventTypes []string // the only types taken from Topic; none takes any
 	DeadLetter string // the dead-letter topic
 	Retry      Retry
 	InstanceID string // static membership; "" for dynamic
@@ -202,8 +204,8 @@ func (c *Consumer) process(session context.Context, msg *sarama.ConsumerMessage)
 	if err != nil {
 		return c.deadLetterRecord(session, msg, fmt.Sprintf("not a CloudEvent: %v", err))
 	}
-	if c.cfg.EventType != "" && e.Type() != c.cfg.EventType {
-		return c.deadLetter(session, msg, *e, fmt.Sprintf("unexpected event type %q on topic %s (expected %s)", e.Type(), msg.Topic, c.cfg.EventType))
+	if len(c.cfg.EventTypes) > 0 && !slices.Contains(c.cfg.EventTypes, e.Type()) {
+		return c.deadLetter(session, msg, *e, fmt.Sprintf("unexpected event type %q on topic %s (expected %s)", e.Type(), msg.Topic, strings.Join(c.cfg.EventTypes, " or ")))
 	}
 	ctx, span := startConsume(ctx, msg, *e)
 	defer func() { endSpan(span, err) }()

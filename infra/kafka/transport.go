@@ -14,9 +14,12 @@ import (
 	"github.com/cupcake-factory/cupcake-factory/domain"
 )
 
-// Binding is one function's subscription: its name, event type and topic.
+// Binding is one function's subscription: its name, the event types it
+// takes and their topic.
 type Binding struct {
-	Function, Type, Topic string
+	Function string
+	Types    []string
+	Topic    string
 }
 
 // Publisher is where notifications read from the updates topic go (the
@@ -108,7 +111,7 @@ func (t *Transport) Start(_ context.Context, handle func(context.Context, cloude
 	for _, b := range t.opts.Bindings {
 		cfg := ConsumerConfig{
 			Brokers: t.opts.Brokers, Group: t.opts.GroupPrefix + "-" + b.Function, Topic: b.Topic,
-			EventType: b.Type, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
+			EventTypes: b.Types, DeadLetter: t.opts.DeadLetters, Retry: t.opts.Retry,
 			InstanceID: instanceID(t.opts.InstanceID, b.Function), MaxInFlight: t.opts.MaxInFlight, Metrics: t.opts.Metrics,
 		}
 		j := &joining{group: cfg.Group}

@@ -26,7 +26,7 @@ import (
 // written out here to check events.Pipeline, which everything else derives
 // from, against it.
 var replies = map[string][]string{
-	events.FuncOrderCreated:    {events.TypeCreditValidated},
+	events.FuncOrderCreated:    {events.TypeCreditValidated, events.TypeCancelled}, // cancelled: a cancel-requested
 	events.FuncCreditValidated: {events.TypeMixed, events.TypeCancelled},
 	events.FuncMixed:           {events.TypeBaked},
 	events.FuncBaked:           {events.TypeDecorated},

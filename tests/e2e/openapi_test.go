@@ -73,9 +73,9 @@ func TestAnswersOfTheMainRoutesConformToTheOpenAPIDocument(t *testing.T) {
 		{"list a station's queue", "GET", "/api/v1/orders?status=shipped", nil, "", 200},
 		{"list orders, bad status", "GET", "/api/v1/orders?status=bogus", nil, "", 400},
 		{"list orders, bad limit", "GET", "/api/v1/orders?limit=0", nil, "", 400},
-		{"a step the state does not allow", "POST", "/api/v1/order/mix", jsonCT, `{"orderId":"o-oa1","by":"maria"}`, 409},
+		{"a step the state does not allow", "POST", "/api/v1/order/mix", jsonCT, `{"orderId":"o-oa1","by":"maria"}`, 422},
 		{"a step of an unknown order", "POST", "/api/v1/order/bake", jsonCT, `{"orderId":"o-none","by":"maria"}`, 404},
-		{"a failure of a shipped order", "POST", "/api/v1/order/reporterror", jsonCT, `{"orderId":"o-oa1","by":"ben","reason":"oven"}`, 409},
+		{"a failure of a shipped order", "POST", "/api/v1/order/reporterror", jsonCT, `{"orderId":"o-oa1","by":"ben","reason":"oven"}`, 422},
 		{"notifications, bad station", "GET", "/api/v1/notifications?station=nope", nil, "", 400},
 		{"list orders, limit too big", "GET", "/api/v1/orders?limit=1001", nil, "", 400},
 	})

@@ -22,6 +22,104 @@ func RunScenarios(t *testing.T, start Start) {
 	t.Run("BadInput", func(t *testing.T) { badInput(t, start(t, nil)) })
 	t.Run("Customers", func(t *testing.T) { customers(t, start(t, nil)) })
 	t.Run("Paging", func(t *testing.T) { paging(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+	t.Run("Cancel", func(t *testing.T) { cancel(t, start(t, map[string]string{"KITCHEN_MODE": "manual"})) })
+}
+
+// cancel: a customer cancels an order while the kitchen has not decorated
+// it (REST or CloudEvent): it becomes cancelled, its credit comes back
+// once, and the kitchen can no longer report on it; later, or twice, the
+// cancel is refused with 422 and nothing changes.
+func cancel(t *testing.T, p *runner.Process) {
+	start := GetCustomer(t, p, "alice")
+	place := func(t *testing.T, id string) {
+		t.Helper()
+		if r := PostBinary(t, p, "ev-"+id, "com.cupcakes.order.created", id, OrderData(id, "alice", "vanilla", "M", 6)); r.Status >= 300 {
+			t.Fatalf("POST / = %d %s", r.Status, r.Body)
+		}
+		if o := GetOrder(t, p, id); o.Status != "approved" {
+			t.Fatalf("order %s is %s, want approved", id, o.Status)
+		}
+	}
+	cancelREST := func(t *testing.T, id, reason string) runner.Response {
+		t.Helper()
+		return p.PostJSON(t, "/api/v1/order/cancel", fmt.Sprintf(`{"orderId":%q,"by":"alice","reason":%q}`, id, reason))
+	}
+	t.Run("an approved order is cancelled over REST and its credit comes back once", func(t *testing.T) {
+		place(t, "o-c1")
+		r := cancelREST(t, "o-c1", "changed my mind")
+		var o Order
+		if r.Status != http.StatusOK {
+			t.Fatalf("cancel = %d %s, want 200 with the order", r.Status, r.Body)
+		}
+		r.JSON(t, &o)
+		if o.Status != "cancelled" || o.Reason != "changed my mind" {
+			t.Errorf("answered %s (%s), want cancelled (changed my mind)", o.Status, o.Reason)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != start.AvailableCredit {
+			t.Errorf("available %d, want %d: the 1200 back", c.AvailableCredit, start.AvailableCredit)
+		}
+		if r := cancelREST(t, "o-c1", "again"); r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "no longer be cancelled") {
+			t.Errorf("the same cancel again = %d %s, want 422 saying why", r.Status, r.Body)
+		}
+		if r := p.PostJSON(t, "/api/v1/order/mix", `{"orderId":"o-c1","by":"maria"}`); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("mixing a cancelled order = %d %s, want 422", r.Status, r.Body)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != start.AvailableCredit {
+			t.Errorf("available %d after the refusals, want %d", c.AvailableCredit, start.AvailableCredit)
+		}
+		if got := GetOrder(t, p, "o-c1").Statuses(); got != "created,approved,cancelled" {
+			t.Errorf("history %s", got)
+		}
+	})
+	t.Run("a baked order is cancelled by a CloudEvent, delivered twice", func(t *testing.T) {
+		place(t, "o-c2")
+		for _, step := range []string{"mix", "bake"} {
+			if r := p.PostJSON(t, "/api/v1/order/"+step, `{"orderId":"o-c2","by":"maria"}`); r.Status != http.StatusAccepted {
+				t.Fatalf("%s = %d %s", step, r.Status, r.Body)
+			}
+		}
+		for range 2 {
+			r := PostStructured(t, p, "ev-cancel-c2", "com.cupcakes.order.cancel-requested", "o-c2", `{"orderId":"o-c2","by":"alice"}`)
+			if r.Status >= 300 {
+				t.Fatalf("cancel-requested = %d %s", r.Status, r.Body)
+			}
+		}
+		o := GetOrder(t, p, "o-c2")
+		if o.Status != "cancelled" || o.Reason != "customer-cancelled" || o.Statuses() != "created,approved,mixed,baked,cancelled" {
+			t.Errorf("order %s (%s), history %s; want cancelled once (customer-cancelled)", o.Status, o.Reason, o.Statuses())
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != start.AvailableCredit {
+			t.Errorf("available %d, want %d: the 1200 back once", c.AvailableCredit, start.AvailableCredit)
+		}
+	})
+	t.Run("a decorated order cannot be cancelled", func(t *testing.T) {
+		place(t, "o-c3")
+		for _, step := range []string{"mix", "bake", "decorate"} {
+			if r := p.PostJSON(t, "/api/v1/order/"+step, `{"orderId":"o-c3","by":"maria"}`); r.Status != http.StatusAccepted {
+				t.Fatalf("%s = %d %s", step, r.Status, r.Body)
+			}
+		}
+		if r := cancelREST(t, "o-c3", ""); r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "decorated") {
+			t.Errorf("cancel a decorated order = %d %s, want 422 saying it is decorated", r.Status, r.Body)
+		}
+		if r := PostBinary(t, p, "ev-cancel-c3", "com.cupcakes.order.cancel-requested", "o-c3", `{"orderId":"o-c3","by":"alice"}`); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("cancel-requested for a decorated order = %d %s, want 422", r.Status, r.Body)
+		}
+		if o := GetOrder(t, p, "o-c3"); o.Status != "decorated" {
+			t.Errorf("order %s, want decorated, unchanged", o.Status)
+		}
+		if c := GetCustomer(t, p, "alice"); c.AvailableCredit != start.AvailableCredit-1200 {
+			t.Errorf("available %d, want %d: o-c3 still holds 1200", c.AvailableCredit, start.AvailableCredit-1200)
+		}
+	})
+	t.Run("a cancel of an unknown order is 404, a bad one 400", func(t *testing.T) {
+		if r := cancelREST(t, "o-none", ""); r.Status != http.StatusNotFound {
+			t.Errorf("unknown order = %d %s, want 404", r.Status, r.Body)
+		}
+		if r := p.PostJSON(t, "/api/v1/order/cancel", `{"orderId":"o-c1"}`); r.Status != http.StatusBadRequest {
+			t.Errorf("no by = %d %s, want 400", r.Status, r.Body)
+		}
+	})
 }
 
 // paging follows next from page to page: every order once, oldest first,
@@ -161,7 +259,7 @@ func manualKitchen(t *testing.T, p *runner.Process) {
 	if !strings.Contains(queue("approved"), `"o-m1"`) {
 		t.Errorf("mixer queue does not list o-m1")
 	}
-	step(t, "bake", "o-m1", http.StatusConflict) // not mixed yet
+	step(t, "bake", "o-m1", http.StatusUnprocessableEntity) // not mixed yet
 	for _, s := range []struct{ path, status string }{{"mix", "mixed"}, {"bake", "baked"}, {"decorate", "decorated"}, {"box", "shipped"}} {
 		step(t, s.path, "o-m1", http.StatusAccepted)
 		if o := GetOrder(t, p, "o-m1"); o.Status != s.status {
@@ -190,10 +288,10 @@ func manualKitchen(t *testing.T, p *runner.Process) {
 			t.Errorf("available %d, want %d back", c.AvailableCredit, before.AvailableCredit)
 		}
 		r = p.PostJSON(t, "/api/v1/order/reporterror", `{"orderId":"o-m2","by":"ben","reason":"again"}`)
-		if r.Status != http.StatusConflict {
-			t.Errorf("second reporterror = %d, want 409", r.Status)
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("second reporterror = %d, want 422", r.Status)
 		}
-		step(t, "bake", "o-m2", http.StatusConflict)
+		step(t, "bake", "o-m2", http.StatusUnprocessableEntity)
 	})
 }
 

@@ -298,6 +298,10 @@ func TestEveryRouteAndEventTypeUnderEveryRole(t *testing.T) {
 			try: orderMoves(p, from, s.reaches, func(id string) request { return post("/api/v1/order/"+s.route, kitchenData(id)) })})
 		from = s.reaches
 	}
+	cases = append(cases, matrixCase{name: "POST /api/v1/order/cancel", allowed: []string{"shop"}, ok: http.StatusOK,
+		try: orderMoves(p, events.StatusApproved, events.StatusCancelled, func(id string) request {
+			return post("/api/v1/order/cancel", fmt.Sprintf(`{"orderId":%q,"by":"trust"}`, id))
+		})})
 	cases = append(cases, matrixCase{name: "POST /api/v1/order/reporterror", allowed: []string{"staff"}, ok: http.StatusOK,
 		try: orderMoves(p, events.StatusMixed, events.StatusFailed, func(id string) request {
 			return post("/api/v1/order/reporterror", fmt.Sprintf(`{"orderId":%q,"by":"e2e","reason":"dropped"}`, id))
@@ -322,6 +326,10 @@ func TestEveryRouteAndEventTypeUnderEveryRole(t *testing.T) {
 				}
 			}},
 	)
+	cases = append(cases, matrixCase{name: "POST / " + events.TypeCancelRequested, allowed: []string{"shop", "events"}, ok: http.StatusOK,
+		try: orderMoves(p, events.StatusMixed, events.StatusCancelled, func(id string) request {
+			return cloudEvent(events.TypeCancelRequested, id, fmt.Sprintf(`{"orderId":%q,"by":"trust"}`, id))
+		})})
 	from = events.StatusApproved
 	for _, typ := range []string{events.TypeMixed, events.TypeBaked, events.TypeDecorated, events.TypePackaged} {
 		to := map[string]string{events.TypeMixed: events.StatusMixed, events.TypeBaked: events.StatusBaked,

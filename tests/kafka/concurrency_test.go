@@ -24,7 +24,7 @@ import (
 
 func startConsumer(t *testing.T, addr string, cfg ckafka.ConsumerConfig, h ckafka.Handler) (stop func()) {
 	t.Helper()
-	cfg.Brokers, cfg.Group, cfg.EventType, cfg.DeadLetter = []string{addr}, "g-"+cfg.Topic, events.TypeMixed, "deadletters"
+	cfg.Brokers, cfg.Group, cfg.EventTypes, cfg.DeadLetter = []string{addr}, "g-"+cfg.Topic, []string{events.TypeMixed}, "deadletters"
 	if cfg.Retry.Attempts == 0 {
 		cfg.Retry = ckafka.Retry{Attempts: 5, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 	}

@@ -119,7 +119,7 @@ func TestSdkGoKafkaSaramaConsumerLosesANackedMessage(t *testing.T) {
 func runConsumer(t *testing.T, addr, topic string, h ckafka.Handler, attempts int) (stop func()) {
 	t.Helper()
 	c, err := ckafka.NewConsumer(ckafka.ConsumerConfig{
-		Brokers: []string{addr}, Group: "g-" + topic, Topic: topic, EventType: events.TypeMixed,
+		Brokers: []string{addr}, Group: "g-" + topic, Topic: topic, EventTypes: []string{events.TypeMixed},
 		DeadLetter: "deadletters", Retry: ckafka.Retry{Attempts: attempts, Backoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond},
 	}, h, mustProducer(t, addr), quiet)
 	if err != nil {

@@ -71,7 +71,7 @@ func TestTheLagReaderCountsWhatAGroupHasNotCommitted(t *testing.T) {
 	addr := broker.Start(t, 2)
 	const topic, n = "orderrequests", 5
 	tr, err := ckafka.NewTransport(ckafka.Options{Brokers: []string{addr}, GroupPrefix: "lagreader", ContentMode: ckafka.ModeBinary,
-		Bindings: []ckafka.Binding{{Function: events.FuncOrderCreated, Type: events.TypeOrderCreated, Topic: topic}}}, quiet)
+		Bindings: []ckafka.Binding{{Function: events.FuncOrderCreated, Types: []string{events.TypeOrderCreated}, Topic: topic}}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
