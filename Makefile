@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/cupcake-factory
 GOFMT   ?= $(shell $(GO) env GOROOT)/bin/gofmt
 
-.PHONY: run build generate test test-unit test-integration test-browser test-api bench bench-replicas bench-sse fuzz vet
+.PHONY: run build generate test test-unit test-integration test-browser test-api test-postman bench bench-replicas bench-sse fuzz vet
 
 run: ## run all six functions, the REST API and the UI on 127.0.0.1:8080
 	$(GO) run ./cmd/cupcake-factory
@@ -14,7 +14,7 @@ build: ## build the runner binary into bin/
 generate: ## write the files made from events.Pipeline (every *.tmpl: documents, the manual Postman collection, compose, manifests)
 	$(GO) run ./cmd/generate
 
-test: vet test-unit test-integration test-browser test-api ## every test
+test: vet test-unit test-integration test-browser test-api test-postman ## every test
 
 vet: ## go vet, and every Go file of both modules formatted as gofmt writes it
 	$(GO) vet ./...
@@ -36,6 +36,9 @@ test-browser: ## the web UI in Debian's Chromium via playwright-core
 
 test-api: ## schemathesis fuzzes the live app from its OpenAPI document: no 5xx, every answer as documented
 	GO="$(GO)" bash tests/api/run.sh
+
+test-postman: ## newman runs the Postman collections against a fresh runner (the manual one in KITCHEN_MODE=manual)
+	GO="$(GO)" bash tests/postman/run.sh
 
 fuzz: ## run each fuzz target for a while
 	$(GO) test ./events -run '^$$' -fuzz FuzzDecodeData -fuzztime 30s
