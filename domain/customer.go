@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/cupcake-factory/cupcake-factory/events"
@@ -46,7 +47,7 @@ func (c NewCustomer) Validate() error {
 	if !events.ValidID(c.ID) {
 		p = append(p, "customerId is required: letters, digits, '-' or '_', at most 64 characters")
 	}
-	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 200 {
+	if strings.TrimSpace(c.Name) == "" || utf8.RuneCountInString(c.Name) > 200 {
 		p = append(p, "name is required, at most 200 characters")
 	} else if events.HasControlChars(c.Name) {
 		p = append(p, "name must not contain control characters")

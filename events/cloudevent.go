@@ -112,6 +112,9 @@ func Unmarshal(body []byte, v any) error {
 }
 
 func strictUnmarshal(b []byte, v any) error {
+	if err := refuseNulls(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -119,6 +122,47 @@ func strictUnmarshal(b []byte, v any) error {
 	}
 	if dec.More() {
 		return fmt.Errorf("invalid JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// refuseNulls refuses a JSON null anywhere in b: no field of the contract
+// may be null, and decoding would quietly take one for its zero value (a
+// credit limit of 0). Only input that holds the word is walked.
+func refuseNulls(b []byte) error {
+	if !bytes.Contains(b, []byte("null")) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil // the decoder says what is wrong with it
+	}
+	return nullIn(v, "")
+}
+
+func nullIn(v any, path string) error {
+	switch v := v.(type) {
+	case nil:
+		if path == "" {
+			return fmt.Errorf("invalid JSON: null instead of an object")
+		}
+		return fmt.Errorf("%s must not be null", path)
+	case map[string]any:
+		for k, e := range v {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if err := nullIn(e, p); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if err := nullIn(e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

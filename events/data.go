@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of the text fields: the wire's, since ids become Kafka keys, URL
@@ -113,7 +114,7 @@ func checkText(p *problems, field, v string, max int) {
 	switch {
 	case strings.TrimSpace(v) == "":
 		p.addf("%s is required", field)
-	case len(v) > max:
+	case utf8.RuneCountInString(v) > max:
 		p.addf("%s must be at most %d characters", field, max)
 	case HasControlChars(v):
 		p.addf("%s must not contain control characters", field)

@@ -14,11 +14,18 @@ import (
 )
 
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
-	var in domain.NewCustomer
+	var in struct {
+		ID          string `json:"customerId"`
+		Name        string `json:"name"`
+		CreditLimit *int64 `json:"creditLimit"`
+	}
 	if err := readJSON(r, &in); err != nil {
 		return err
 	}
-	c, err := s.app.CreateCustomer(r.Context(), in)
+	if in.CreditLimit == nil {
+		return &events.ValidationError{Problems: []string{"creditLimit is required"}}
+	}
+	c, err := s.app.CreateCustomer(r.Context(), domain.NewCustomer{ID: in.ID, Name: in.Name, CreditLimit: *in.CreditLimit})
 	if err != nil {
 		return err
 	}
@@ -127,12 +134,12 @@ const (
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	status := q.Get("status")
-	if status != "" && !events.ValidStatus(status) {
+	if q.Has("status") && !events.ValidStatus(status) {
 		return &events.ValidationError{Problems: []string{"status must be one of " + strings.Join(events.Statuses(), ", ")}}
 	}
 	limit := DefaultList
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > MaxList {
 			return &events.ValidationError{Problems: []string{fmt.Sprintf("limit must be 1..%d", MaxList)}}
 		}

@@ -5,15 +5,19 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -118,9 +122,41 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		setSecurityHeaders(w.Header())
-		defer func() { s.metrics.ObserveRequest(r.Pattern, http.StatusNotFound, time.Since(start)) }()
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+		status := http.StatusNotFound
+		defer func() { s.metrics.ObserveRequest(r.Pattern, status, time.Since(start)) }()
+		if allow := s.allowed(r); len(allow) > 0 {
+			status = http.StatusMethodNotAllowed
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, status, fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
+		writeError(w, status, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
+}
+
+// allowed lists the methods the route of r's path takes (none: no route):
+// the catch-all that answers unknown paths with a JSON 404 would otherwise
+// hide the mux's 405 for a known path and another method. Where a literal
+// route and a wildcard one both match (POST /api/v1/order/cancel, GET
+// /api/v1/order/{id}), the path is the literal route's.
+func (s *Server) allowed(r *http.Request) []string {
+	byPath := map[string][]string{}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			_, path, _ := strings.Cut(pattern, " ")
+			byPath[path] = append(byPath[path], m)
+		}
+	}
+	var out []string
+	wildcards := -1
+	for path, methods := range byPath {
+		if n := strings.Count(path, "{"); wildcards < 0 || n < wildcards {
+			wildcards, out = n, methods
+		}
+	}
+	return out
 }
 
 // Routes lists the patterns of the routes registered, in order ("GET
@@ -255,7 +291,59 @@ func readJSON(r *http.Request, v any) error {
 	if err != nil {
 		return fmt.Errorf("read body: %w", asInvalid(err))
 	}
-	return events.Unmarshal(body, v)
+	return events.Unmarshal(integralNumbers(body), v)
+}
+
+// integralNumbers writes the integral numbers of a JSON body that carry a
+// fraction or an exponent (6.0, 1e3) as integers: JSON Schema counts them
+// as integers, and a client's JSON library may write them so; the decoder
+// would refuse them for an integer field. Bodies without '.', 'e' or 'E'
+// are returned as they are.
+func integralNumbers(body []byte) []byte {
+	if !bytes.ContainsAny(body, ".eE") {
+		return body
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return body // the strict decoder says what is wrong with it
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				v[k] = walk(e)
+			}
+		case []any:
+			for i, e := range v {
+				v[i] = walk(e)
+			}
+		case json.Number:
+			s := v.String()
+			if !strings.ContainsAny(s, ".eE") {
+				return v
+			}
+			// Only what a float64 holds exactly: 1e400 is left to the
+			// decoder to refuse, not expanded to 400 digits.
+			if f, err := strconv.ParseFloat(s, 64); err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+				changed = true
+				return json.Number(strconv.FormatInt(int64(f), 10))
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // asInvalid keeps a too-large body recognisable and makes any other read

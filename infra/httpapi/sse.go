@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -26,14 +27,18 @@ const sseRetryAfter = 5 * time.Second
 // optionally for one station, with keep-alive comments, resuming after
 // Last-Event-ID from the hub's replay buffer.
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request) error {
-	station := r.URL.Query().Get("station")
-	if stations := notify.Stations(); station != "" && !slices.Contains(stations, station) {
+	q := r.URL.Query()
+	station := q.Get("station")
+	if stations := notify.Stations(); q.Has("station") && !slices.Contains(stations, station) {
 		return &events.ValidationError{Problems: []string{fmt.Sprintf("station must be one of %v, got %q", stations, station)}}
 	}
 	var lastID uint64
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
+	if v := r.Header.Get("Last-Event-ID"); v != "" { // empty: nothing seen yet
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			n = math.MaxUint64 // past every id: nothing to replay
+		case err != nil:
 			return &events.ValidationError{Problems: []string{"Last-Event-ID must be a number"}}
 		}
 		lastID = n

@@ -59,7 +59,7 @@ type ConsumerConfig struct {
 	Group      string
 	Topic      string
 	EventTypes []string // the only types taken from Topic; none takes any
-	DeadLetter string // the dead-letter topic
+	DeadLetter string   // the dead-letter topic
 	Retry      Retry
 	InstanceID string // static membership; "" for dynamic
 	// FromNewest starts a new group at the end of the topic (notifications)
