@@ -59,6 +59,17 @@ func ParseRole(name string) (Roles, bool) {
 	return 0, false
 }
 
+// Names lists the roles by name, in the order of RoleNames.
+func (r Roles) Names() []string {
+	out := []string{}
+	for _, n := range roleNames {
+		if r&n.role != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
 // String lists the roles by name ("admin,shop"), "none" for the empty set.
 func (r Roles) String() string {
 	var names []string
@@ -104,6 +115,7 @@ var routes = map[string]Access{
 	"GET /{$}":                          open,
 	"GET /ui/{name}":                    open,
 	"GET /api/v1/config":                open, // the UI needs it before sign-in; it tells the kitchen mode and that auth is on
+	"GET /api/v1/me":                    anyRole,
 	"GET /openapi.json":                 open,
 	"GET /health/readiness":             open,
 	"GET /health/liveness":              open,

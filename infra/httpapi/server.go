@@ -92,6 +92,7 @@ func (s *Server) routes() {
 	s.handle("GET /{$}", s.ui)
 	s.handle("GET /ui/{name}", s.uiAsset)
 	s.handle("GET /api/v1/config", s.uiConfig)
+	s.handle("GET /api/v1/me", s.me)
 	s.handle("POST /api/v1/customers", s.createCustomer)
 	s.handle("GET /api/v1/customers/{id}", s.getCustomer)
 	s.handle("PUT /api/v1/customers/{id}/credit", s.setCredit)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cupcake-factory/cupcake-factory/domain"
 	"github.com/cupcake-factory/cupcake-factory/events"
+	"github.com/cupcake-factory/cupcake-factory/infra/auth"
 )
 
 // uiFiles is the web UI: plain HTML, CSS and JavaScript, no build step.
@@ -48,7 +49,7 @@ func serveUIFile(w http.ResponseWriter, name string) error {
 // which it draws one board per station.
 func (s *Server) uiConfig(w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, uiConfig{KitchenMode: s.KitchenMode, AuthRequired: s.Auth.Enabled(),
-		Statuses: events.Statuses(), Stations: stations()})
+		Statuses: events.Statuses(), Stations: stations(), Cancellable: domain.Cancellable()})
 	return nil
 }
 
@@ -57,6 +58,15 @@ type uiConfig struct {
 	AuthRequired bool      `json:"authRequired"`
 	Statuses     []string  `json:"statuses"`
 	Stations     []station `json:"stations"`
+	Cancellable  []string  `json:"cancellable"` // the states a customer may cancel in
+}
+
+// me tells the caller its roles (all of them with authentication off), so
+// the UI offers only what it may do (the order page's Cancel button).
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
+	p, _ := auth.PrincipalFrom(r.Context())
+	writeJSON(w, http.StatusOK, map[string][]string{"roles": p.Roles.Names()})
+	return nil
 }
 
 // station is a kitchen step as the UI draws it: the board of Name shows
