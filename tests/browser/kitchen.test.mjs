@@ -174,6 +174,114 @@ test('the boards can be worked from the keyboard', async () => {
   await dashboardStatus(id).filter({ hasText: /^mixed$/ }).waitFor();
 });
 
+// placeViaAPI places an order as another client would and returns its id.
+async function placeViaAPI(items) {
+  const res = await apiFetch('/api/v1/order', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ customerId: 'alice', items }),
+  });
+  assert.equal(res.status, 202);
+  return (await res.json()).orderId;
+}
+
+// step reports a kitchen step as another client (a station's tablet).
+async function step(route, id) {
+  const res = await apiFetch(`/api/v1/order/${route}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ orderId: id, by: 'tablet' }),
+  });
+  assert.equal(res.status, 202, `${route} ${id}`);
+}
+
+const available = async () => (await (await apiFetch('/api/v1/customers/alice')).json()).availableCredit;
+const timeline = () => page.locator('#order-view-timeline li');
+
+test("an order's page shows its history as a timeline, updated live as it happens", async () => {
+  const id = await placeViaAPI([{ flavour: 'red-velvet', size: 'M', quantity: 4 }]);
+  await card('mixer', id).waitFor();
+  await card('mixer', id).getByRole('link', { name: id }).click();
+  await page.locator('#order-view').waitFor();
+  assert.equal(new URL(page.url()).hash, `#/orders/${id}`);
+  assert.equal(await board('mixer').isVisible(), false, 'the kitchen is still shown beside the order page');
+  await page.locator('#order-view-title').filter({ hasText: id }).waitFor();
+  assert.match(await page.locator('#order-view-facts').innerText(), /alice[\s\S]*4 × M red-velvet[\s\S]*8\.00/);
+  assert.deepEqual(await timeline().evaluateAll((ls) => ls.map((l) => l.dataset.status)), ['created', 'approved']);
+  await shot('11-order-page-in-progress');
+
+  // Another client reports the steps; the page follows, without a reload.
+  await step('mix', id);
+  await page.locator('#order-view-timeline li[data-status="mixed"]').waitFor();
+  await assertNoReload();
+  for (const route of ['bake', 'decorate', 'box']) await step(route, id);
+  await page.locator('#order-view-timeline li[data-status="shipped"]').waitFor();
+  assert.deepEqual(await timeline().evaluateAll((ls) => ls.map((l) => l.dataset.status)),
+    ['created', 'approved', 'mixed', 'baked', 'decorated', 'packaged', 'shipped']);
+  const mixed = await page.locator('#order-view-timeline li[data-status="mixed"]').innerText();
+  assert.match(mixed, /by tablet/);
+  assert.match(mixed, /after the step before/);
+  await page.locator('#order-view-status').filter({ hasText: /^shipped$/ }).waitFor();
+  assert.equal(await page.locator('#order-view-cancel').isVisible(), false, 'a shipped order offers Cancel');
+  await shot('12-order-page-shipped');
+
+  await page.getByRole('link', { name: /Back to the kitchen/ }).click();
+  await board('mixer').waitFor();
+  await assertNoReload();
+});
+
+test('a customer cancels an approved order on its page: the credit comes back and it leaves the mixer board', async () => {
+  const before = await available();
+  const id = await placeViaAPI([{ flavour: 'lemon', size: 'L', quantity: 6 }]);
+  await card('mixer', id).waitFor();
+  assert.equal(await available(), before - 1500);
+  await page.locator(`#orders tr[data-order-id="${id}"]`).getByRole('link', { name: id }).click();
+  await page.locator('#order-view-title').filter({ hasText: id }).waitFor();
+  const form = page.locator('#order-view-cancel');
+  await form.waitFor();
+  await form.getByLabel(/reason/).fill('changed my mind');
+  await shot('13-order-page-cancel');
+  await form.getByRole('button', { name: 'Cancel order' }).click();
+  await page.locator('#order-view-status').filter({ hasText: /^cancelled$/ }).waitFor();
+  await page.locator('#order-view-timeline li[data-status="cancelled"]').filter({ hasText: 'changed my mind' }).waitFor();
+  await form.waitFor({ state: 'hidden' });
+  assert.equal(await available(), before, 'the credit did not come back');
+  await shot('14-order-cancelled');
+
+  await page.getByRole('link', { name: /Back to the kitchen/ }).click();
+  await dashboardStatus(id).filter({ hasText: /^cancelled$/ }).waitFor();
+  assert.equal(await card('mixer', id).count(), 0, 'the cancelled order is still on the mixer board');
+  await assertNoReload();
+});
+
+test('an order cancelled by someone else leaves the board live; a decorated one cannot be cancelled', async () => {
+  const id = await placeViaAPI([{ flavour: 'vanilla', size: 'S', quantity: 2 }]);
+  await card('mixer', id).waitFor();
+  const res = await apiFetch('/api/v1/order/cancel', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ orderId: id, by: 'alice' }),
+  });
+  assert.equal(res.status, 200);
+  await card('mixer', id).waitFor({ state: 'detached' });
+  await dashboardStatus(id).filter({ hasText: /^cancelled$/ }).waitFor();
+  await assertNoReload();
+  await shot('15-cancelled-left-the-board');
+
+  const late = await placeViaAPI([{ flavour: 'carrot', size: 'M', quantity: 1 }]);
+  for (const route of ['mix', 'bake', 'decorate']) await step(route, late);
+  await card('packaging', late).waitFor();
+  await card('packaging', late).getByRole('link', { name: late }).click();
+  await page.locator('#order-view-status').filter({ hasText: /^decorated$/ }).waitFor();
+  assert.equal(await page.locator('#order-view-cancel').isVisible(), false, 'a decorated order offers Cancel');
+  const refused = await apiFetch('/api/v1/order/cancel', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ orderId: late, by: 'alice' }),
+  });
+  assert.equal(refused.status, 422);
+  await page.getByRole('link', { name: /Back to the kitchen/ }).click();
+  await card('packaging', late).waitFor();
+});
+
 test('the dashboard loads a page at a time and "Load more" follows next', async () => {
   const placed = [];
   for (let i = 0; i < 105; i++) {

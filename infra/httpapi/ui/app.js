@@ -23,6 +23,9 @@
   let EVENTS = ['OrderStatusChanged'];
   let OPEN = []; // the states an order is still in the works in: reloaded on every connect
   let COLOURS = {}; // kitchen state -> its station's colour
+  let CANCELLABLE = []; // the states a customer may cancel in
+  let ROLES = []; // what the signed-in caller may do (GET /api/v1/me)
+  let viewing = ''; // the order the order page shows; '' on the kitchen
   const PALETTE = ['#c78a00', '#c2501a', '#b0306a', '#5b3fa8', '#1f7a6d', '#2f5fa8', '#8a5a2b'];
   const MAX_ROWS = 200;
   const MAX_ACTIVITY = 30;
@@ -53,6 +56,9 @@
     const c = parseInt(hex.slice(i, i + 2), 16);
     return Math.round(c + (to - c) * f).toString(16).padStart(2, '0');
   }).join('');
+  // orderLink is an order id that opens the order's page.
+  const orderLink = (id, cls) => el('a', { href: `#/orders/${encodeURIComponent(id)}`, class: cls || 'order-link' }, el('code', { text: id }));
+
   // badge is a state's label, in its station's colour for a kitchen state.
   function badge(tag, st, ...children) {
     const e = el(tag, { class: 'status', 'data-status': st }, ...children);
@@ -79,6 +85,7 @@
     OPEN = ['created', ...STATIONS.map((s) => s.queue), ...STATIONS.slice(-1).map((s) => s.records)];
     for (const s of STATIONS) recent.set(s.name, []);
     COLOURS = Object.fromEntries(STATIONS.map((s) => [s.records, s.colour]));
+    CANCELLABLE = cfg.cancellable || [];
     $('#board-grid').replaceChildren(...STATIONS.map((s) => {
       const title = capital(s.name);
       const board = el('section', { class: 'board', id: `board-${s.name}`, 'data-station': s.name, 'aria-labelledby': `h-${s.name}` },
@@ -185,7 +192,7 @@
     if (station) {
       fresh.add(`${d.orderId}@${station.name}`);
       setTimeout(() => { fresh.delete(`${d.orderId}@${station.name}`); render(); }, 4000);
-      log(`${d.orderId} is ready for the ${station.name}`);
+      log(` is ready for the ${station.name}`, undefined, d.orderId);
     } else {
       const from = STATIONS.find((s) => s.queue === d.previous);
       if (from) {
@@ -193,7 +200,7 @@
         list.unshift(d.orderId);
         recent.set(from.name, list.slice(0, MAX_RECENT));
       }
-      log(`${d.orderId}: ${d.previous ? d.previous + ' → ' : ''}${d.status}${d.by ? ' by ' + d.by : ''}${d.reason ? ' (' + d.reason + ')' : ''}`, d.status);
+      log(`: ${d.previous ? d.previous + ' → ' : ''}${d.status}${d.by ? ' by ' + d.by : ''}${d.reason ? ' (' + d.reason + ')' : ''}`, d.status, d.orderId);
     }
     if (d.customerId === $('#customer').value.trim() && ['approved', 'cancelled', 'failed'].includes(d.status)) showCustomer();
     merge({
@@ -201,11 +208,12 @@
       amount: d.amount, items: d.items, updatedAt: d.at, by: d.by,
     });
     render();
+    if (viewing && d.orderId === viewing) loadOrder();
   }
 
-  function log(text, status) {
+  function log(text, status, orderId) {
     const list = $('#activity');
-    list.prepend(el('li', { 'data-status': status }, el('time', { text: new Date().toLocaleTimeString() }), ' ', text));
+    list.prepend(el('li', { 'data-status': status }, el('time', { text: new Date().toLocaleTimeString() }), ' ', orderId ? orderLink(orderId) : null, text));
     while (list.children.length > MAX_ACTIVITY) list.lastElementChild.remove();
   }
 
@@ -329,6 +337,90 @@
     showCustomer();
     render();
     connect();
+    api('GET', '/api/v1/me').then((m) => { ROLES = m.roles || []; }).catch(() => { ROLES = []; }).finally(route);
+  }
+
+  // The order page: #/orders/<id> shows one order, its facts and its
+  // history as a timeline, kept up to date from the stream; anything else
+  // is the kitchen.
+
+  function route() {
+    const m = location.hash.match(/^#\/orders\/([A-Za-z0-9][A-Za-z0-9_-]*)$/);
+    viewing = m ? m[1] : '';
+    $('#order-view').hidden = !viewing;
+    for (const e of document.querySelectorAll('.kitchen-view')) e.hidden = !!viewing;
+    if (!viewing) return;
+    $('#order-view-id').textContent = viewing;
+    $('#order-view-message').textContent = '';
+    $('#order-view-timeline').replaceChildren();
+    $('#order-view-facts').replaceChildren();
+    $('#order-view-cancel').hidden = true;
+    loadOrder().then(() => $('#order-view-title').focus());
+  }
+
+  async function loadOrder() {
+    const id = viewing;
+    try {
+      const o = await api('GET', `/api/v1/order/${encodeURIComponent(id)}`);
+      if (id === viewing) renderOrder(o);
+    } catch (err) {
+      if (id === viewing) say(`Could not load order ${id}: ${err.message}`, true, '#order-view-message');
+    }
+  }
+
+  // took says how long a step took after the one before it.
+  function took(ms) {
+    if (!(ms >= 0)) return '';
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+    if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+    return `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`;
+  }
+
+  function renderOrder(o) {
+    const status = $('#order-view-status');
+    status.replaceWith(badge('span', o.status, o.status));
+    const b = $('#order-view-title .status');
+    b.id = 'order-view-status';
+    const fact = (name, value) => [el('dt', { text: name }), el('dd', {}, value)];
+    $('#order-view-facts').replaceChildren(
+      ...fact('Customer', o.customerId),
+      ...fact('Items', itemsText(o.items)),
+      ...fact('Amount', money(o.amount)),
+      ...(o.reason ? fact('Reason', o.reason) : []),
+      ...fact('Placed', new Date(o.createdAt).toLocaleString()));
+    let prev = 0;
+    $('#order-view-timeline').replaceChildren(...(o.history || []).map((h) => {
+      const at = Date.parse(h.at);
+      const li = el('li', { 'data-status': h.status },
+        badge('span', h.status, h.status),
+        h.by ? el('span', { class: 'by', text: ` by ${h.by}` }) : null,
+        h.reason ? el('span', { class: 'reason', text: ` (${h.reason})` }) : null,
+        ' ', el('time', { dateTime: h.at, text: new Date(at).toLocaleTimeString() }),
+        prev ? el('span', { class: 'took', text: ` · ${took(at - prev)} after the step before` }) : null);
+      prev = at;
+      return li;
+    }));
+    const may = ROLES.includes('admin') || ROLES.includes('shop');
+    $('#order-view-cancel').hidden = !(may && CANCELLABLE.includes(o.status));
+    $('#order-view-cancel').dataset.customer = o.customerId;
+  }
+
+  async function cancelOrder(ev) {
+    ev.preventDefault();
+    const button = $('#cancel-order');
+    button.disabled = true;
+    try {
+      const reason = $('#cancel-reason').value.trim();
+      const o = await api('POST', '/api/v1/order/cancel', { orderId: viewing, by: $('#order-view-cancel').dataset.customer || staff(), ...(reason ? { reason } : {}) });
+      renderOrder(o);
+      say(`Order ${o.orderId} cancelled; its credit is given back.`, false, '#order-view-message');
+      showCustomer();
+    } catch (err) {
+      say(`Could not cancel: ${err.message}`, true, '#order-view-message');
+    } finally {
+      button.disabled = false;
+    }
   }
 
   // Rendering: small enough to redraw on every change.
@@ -352,7 +444,7 @@
     const ids = recent.get(s.name);
     rec.replaceChildren(...(ids.length ? ids.map((id) => {
       const o = orders.get(id) || { orderId: id };
-      return el('li', {}, el('code', { text: id }), ` ${o.status || ''}`);
+      return el('li', {}, orderLink(id), ` ${o.status || ''}`);
     }) : [el('li', { class: 'empty', text: 'None yet.' })]));
   }
 
@@ -360,7 +452,7 @@
     const isNew = fresh.has(`${o.orderId}@${s.name}`);
     const li = el('li', { class: `card${isNew ? ' new' : ''}`, 'data-order-id': o.orderId },
       el('div', { class: 'card-head' },
-        el('code', { class: 'oid', text: o.orderId }),
+        orderLink(o.orderId, 'oid'),
         isNew ? el('span', { class: 'badge', text: 'new' }) : null),
       el('div', { class: 'card-body', text: `${o.customerId} · ${itemsText(o.items)}` }),
       el('div', { class: 'card-meta', text: `${money(o.amount)} · since ${time(o.updatedAt)}` }));
@@ -382,7 +474,7 @@
     $('#summary').replaceChildren(...STATUSES.map((st) => badge('li', st, `${st} `, el('strong', { text: String(counts[st]) }))));
     $('#no-orders').hidden = list.length > 0;
     $('#orders tbody').replaceChildren(...list.slice(0, MAX_ROWS).map((o) => el('tr', { 'data-order-id': o.orderId },
-      el('td', {}, el('code', { text: o.orderId })),
+      el('td', {}, orderLink(o.orderId)),
       el('td', { text: o.customerId }),
       el('td', { text: itemsText(o.items) }),
       el('td', { class: 'num', text: money(o.amount) }),
@@ -438,8 +530,8 @@
     }
   }
 
-  function say(text, bad) {
-    const r = $('#order-result');
+  function say(text, bad, where) {
+    const r = $(where || '#order-result');
     r.textContent = text;
     r.classList.toggle('error', !!bad);
   }
@@ -501,6 +593,8 @@
     $('#signin-open').addEventListener('click', () => signIn());
     $('#signout').addEventListener('click', () => signIn('Signed out.'));
     $('#more-orders').addEventListener('click', loadMore);
+    $('#order-view-cancel').addEventListener('submit', cancelOrder);
+    window.addEventListener('hashchange', () => { if (running) route(); });
     updatePrice();
     try {
       const cfg = await api('GET', '/api/v1/config');
