@@ -349,3 +349,156 @@ func TestEventsFromHTTPAreKeyedByOrderAndNotificationsAreForwarded(t *testing.T)
 		t.Fatalf("orderupdates %v", upd)
 	}
 }
+
+// TestACancelOverKafkaGivesTheCreditBackOnceAndTheKitchenCannotGoOn: in the
+// manual kitchen over Apache Kafka, a cancel-requested record on
+// orderrequests (from a plain client, delivered twice) and a REST cancel
+// each cancel an approved order once, give its credit back once and put
+// order.cancelled on orderupdates; a station's later report is refused, and
+// a decorated order's cancel is refused.
+func TestACancelOverKafkaGivesTheCreditBackOnceAndTheKitchenCannotGoOn(t *testing.T) {
+	addr := broker.Start(t, 2)
+	p := startApp(t, addr, map[string]string{"KITCHEN_MODE": "manual"})
+	start := e2e.GetCustomer(t, p, "alice")
+	for _, id := range []string{"o-kc1", "o-kc2", "o-kc3"} {
+		if r := e2e.PostBinary(t, p, "ev-"+id, "com.cupcakes.order.created", id, e2e.OrderData(id, "alice", "vanilla", "M", 6)); r.Status != http.StatusAccepted {
+			t.Fatalf("POST / = %d %s", r.Status, r.Body)
+		}
+	}
+	waitStatus := func(id, status string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var o e2e.Order
+			if r := p.Get(t, "/api/v1/order/"+id); r.Status == http.StatusOK {
+				r.JSON(t, &o)
+			}
+			if o.Status == status {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("order %s is %q, want %s\n%s", id, o.Status, status, p.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, id := range []string{"o-kc1", "o-kc2", "o-kc3"} {
+		waitStatus(id, "approved")
+	}
+
+	cancel := &sarama.ProducerMessage{
+		Topic: "orderrequests", Key: sarama.StringEncoder("o-kc1"),
+		Value: sarama.StringEncoder(`{"orderId":"o-kc1","by":"alice","reason":"changed my mind"}`),
+		Headers: []sarama.RecordHeader{
+			{Key: []byte("ce_specversion"), Value: []byte("1.0")},
+			{Key: []byte("ce_id"), Value: []byte("cancel-kc1")},
+			{Key: []byte("ce_source"), Value: []byte("plain-kafka-client")},
+			{Key: []byte("ce_type"), Value: []byte("com.cupcakes.order.cancel-requested")},
+			{Key: []byte("ce_subject"), Value: []byte("o-kc1")},
+			{Key: []byte("content-type"), Value: []byte("application/json")},
+		},
+	}
+	broker.Produce(t, addr, cancel)
+	broker.Produce(t, addr, cancel) // delivered twice
+	waitStatus("o-kc1", "cancelled")
+
+	if r := p.PostJSON(t, "/api/v1/order/cancel", `{"orderId":"o-kc2","by":"alice"}`); r.Status != http.StatusOK {
+		t.Fatalf("REST cancel = %d %s", r.Status, r.Body)
+	}
+	for _, s := range []string{"mix", "bake", "decorate"} {
+		if r := p.PostJSON(t, "/api/v1/order/"+s, `{"orderId":"o-kc3","by":"maria"}`); r.Status != http.StatusAccepted {
+			t.Fatalf("%s = %d %s", s, r.Status, r.Body)
+		}
+		waitStatus("o-kc3", map[string]string{"mix": "mixed", "bake": "baked", "decorate": "decorated"}[s])
+	}
+	if r := p.PostJSON(t, "/api/v1/order/cancel", `{"orderId":"o-kc3","by":"alice"}`); r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("cancel a decorated order = %d %s, want 422", r.Status, r.Body)
+	}
+	if r := p.PostJSON(t, "/api/v1/order/mix", `{"orderId":"o-kc2","by":"maria"}`); r.Status != http.StatusAccepted && r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("mix a cancelled order = %d %s", r.Status, r.Body) // over Kafka the refusal happens in the consumer
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for e2e.GetCustomer(t, p, "alice").AvailableCredit != start.AvailableCredit-1200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("available %d, want %d: o-kc1 and o-kc2 back once, o-kc3 held", e2e.GetCustomer(t, p, "alice").AvailableCredit, start.AvailableCredit-1200)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range []string{"o-kc1", "o-kc2"} {
+		if got := e2e.GetOrder(t, p, id).Statuses(); got != "created,approved,cancelled" {
+			t.Errorf("%s history %s, want cancelled once", id, got)
+		}
+	}
+	if o := e2e.GetOrder(t, p, "o-kc1"); o.Reason != "changed my mind" {
+		t.Errorf("o-kc1 reason %q", o.Reason)
+	}
+	cancelled := map[string]int{}
+	for _, m := range broker.ReadAll(t, addr, "orderupdates", 0, 3*time.Second) {
+		if broker.Header(m, "ce_type") == "com.cupcakes.order.cancelled" {
+			cancelled[string(m.Key)]++
+		}
+	}
+	if cancelled["o-kc1"] < 1 || cancelled["o-kc2"] < 1 || cancelled["o-kc3"] != 0 {
+		t.Errorf("order.cancelled records on orderupdates by key: %v; want o-kc1 and o-kc2", cancelled)
+	}
+	// Still credit back once, after everything settled.
+	time.Sleep(500 * time.Millisecond)
+	if c := e2e.GetCustomer(t, p, "alice"); c.AvailableCredit != start.AvailableCredit-1200 {
+		t.Errorf("available %d, want %d", c.AvailableCredit, start.AvailableCredit-1200)
+	}
+}
+
+// TestInTheAutomaticKitchenACancelRacesTheChainAndOneWriteWins: orders
+// placed and at once cancelled over Apache Kafka end either cancelled
+// (credit back) or past cancelling and shipped (credit spent), never both,
+// each step once; a refused cancel says why.
+func TestInTheAutomaticKitchenACancelRacesTheChainAndOneWriteWins(t *testing.T) {
+	addr := broker.Start(t, 3)
+	p := startApp(t, addr, nil)
+	e2e.CreateCustomer(t, p, "racer", 1_000_000)
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("o-race-%d", i)
+		ids = append(ids, id)
+		if r := p.PostJSON(t, "/api/v1/order", fmt.Sprintf(`{"orderId":%q,"customerId":"racer","items":[{"flavour":"lemon","size":"S","quantity":2}]}`, id)); r.Status != http.StatusAccepted {
+			t.Fatalf("POST order = %d %s", r.Status, r.Body)
+		}
+	}
+	refused := 0
+	for _, id := range ids {
+		r := p.PostJSON(t, "/api/v1/order/cancel", fmt.Sprintf(`{"orderId":%q,"by":"racer"}`, id))
+		switch r.Status {
+		case http.StatusOK:
+		case http.StatusUnprocessableEntity, http.StatusNotFound: // past cancelling, or not recorded yet
+			refused++
+		default:
+			t.Fatalf("cancel %s = %d %s", id, r.Status, r.Body)
+		}
+	}
+	l := waitFinal(t, p, ids, 60*time.Second)
+	var cancelled, shipped int
+	for _, o := range l.Orders {
+		switch {
+		case o.Status == "cancelled" && strings.HasSuffix(o.Statuses(), ",cancelled") && !strings.Contains(o.Statuses(), "decorated"):
+			cancelled++
+		case o.Status == "shipped":
+			shipped++
+		case slices.Contains(ids, o.OrderID):
+			t.Errorf("%s ended %s after %s", o.OrderID, o.Status, o.Statuses())
+		}
+	}
+	if cancelled+shipped != len(ids) {
+		t.Errorf("%d cancelled + %d shipped of %d", cancelled, shipped, len(ids))
+	}
+	// Credit back once for every cancelled order, spent for every shipped one.
+	deadline := time.Now().Add(10 * time.Second)
+	want := int64(1_000_000 - shipped*300)
+	for e2e.GetCustomer(t, p, "racer").AvailableCredit != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("available %d, want %d (%d shipped at 300, %d cancelled)", e2e.GetCustomer(t, p, "racer").AvailableCredit, want, shipped, cancelled)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d cancelled, %d shipped, %d cancels refused", cancelled, shipped, refused)
+}
