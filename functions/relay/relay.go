@@ -234,6 +234,9 @@ func Event(orderID string, m domain.Message) (cloudevents.Event, error) {
 		}
 		return e, nil
 	}
+	if m.Type == "" || m.EventID == "" {
+		return cloudevents.Event{}, domain.Errorf(domain.KindInternal, "outbox message %s of order %s holds no event", m.ID, orderID)
+	}
 	return events.Wrap(m.EventID, m.Type, m.Source, orderID, m.At, []byte(m.Data)), nil
 }
 

@@ -67,7 +67,7 @@ func TestARESTBodyMayWriteAnIntegerAsAnIntegralNumber(t *testing.T) {
 	for _, tt := range []struct {
 		limit  string
 		status int
-	}{{"20000.0", 200}, {"2e4", 200}, {"20000.5", 400}, {"1e400", 400}, {"null", 400}} {
+	}{{"20000.0", 200}, {"2e4", 200}, {"20000.5", 400}, {"1e400", 400}, {"null", 400}, {"20000.0} {\"x\":1", 400}} {
 		res, body := k.do(t, "PUT", "/api/v1/customers/alice/credit", "", map[string]string{"Content-Type": "application/json"}, `{"creditLimit":`+tt.limit+`}`)
 		if res.StatusCode != tt.status {
 			t.Errorf("creditLimit %s = %d %v, want %d", tt.limit, res.StatusCode, body, tt.status)

@@ -160,6 +160,17 @@ func (s *Server) allowed(r *http.Request) []string {
 	return out
 }
 
+// mayHoldAFraction reports whether b has a digit followed by '.', 'e' or
+// 'E', which a number with a fraction or an exponent has.
+func mayHoldAFraction(b []byte) bool {
+	for i := 1; i < len(b); i++ {
+		if c := b[i]; (c == '.' || c == 'e' || c == 'E') && b[i-1] >= '0' && b[i-1] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
 // Routes lists the patterns of the routes registered, in order ("GET
 // /api/v1/order/{id}"); the OpenAPI document describes exactly these.
 func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
@@ -298,16 +309,16 @@ func readJSON(r *http.Request, v any) error {
 // integralNumbers writes the integral numbers of a JSON body that carry a
 // fraction or an exponent (6.0, 1e3) as integers: JSON Schema counts them
 // as integers, and a client's JSON library may write them so; the decoder
-// would refuse them for an integer field. Bodies without '.', 'e' or 'E'
-// are returned as they are.
+// would refuse them for an integer field. Bodies without a digit followed
+// by '.', 'e' or 'E' are returned as they are.
 func integralNumbers(body []byte) []byte {
-	if !bytes.ContainsAny(body, ".eE") {
+	if !mayHoldAFraction(body) {
 		return body
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
-	if dec.Decode(&v) != nil {
+	if dec.Decode(&v) != nil || dec.More() {
 		return body // the strict decoder says what is wrong with it
 	}
 	changed := false

@@ -39,10 +39,15 @@ func Stations() []string {
 // QueueStatus returns the order state that is station's queue: the state
 // orders wait in for that station's step.
 func QueueStatus(station string) (string, bool) {
-	for _, status := range events.Statuses() {
-		if s, ok := events.WaitingFor(status); ok && s.Station == station {
-			return status, true
+	queue := events.StatusApproved
+	for _, s := range events.Pipeline { // walked, not copied: streams ask per notification
+		if s.Records == "" {
+			continue
 		}
+		if s.Station == station {
+			return queue, true
+		}
+		queue = s.Records
 	}
 	return "", false
 }

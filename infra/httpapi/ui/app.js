@@ -351,6 +351,8 @@
     for (const e of document.querySelectorAll('.kitchen-view')) e.hidden = !!viewing;
     if (!viewing) return;
     $('#order-view-id').textContent = viewing;
+    $('#order-view-status').replaceWith(el('span', { id: 'order-view-status', class: 'status' }));
+    $('#cancel-reason').value = '';
     $('#order-view-message').textContent = '';
     $('#order-view-timeline').replaceChildren();
     $('#order-view-facts').replaceChildren();
@@ -358,11 +360,15 @@
     loadOrder().then(() => $('#order-view-title').focus());
   }
 
+  // loads counts the order page's reads: only the latest one is shown, as
+  // two notifications per step start two reads that may answer out of order.
+  let loads = 0;
   async function loadOrder() {
     const id = viewing;
+    const n = ++loads;
     try {
       const o = await api('GET', `/api/v1/order/${encodeURIComponent(id)}`);
-      if (id === viewing) renderOrder(o);
+      if (id === viewing && n === loads) renderOrder(o);
     } catch (err) {
       if (id === viewing) say(`Could not load order ${id}: ${err.message}`, true, '#order-view-message');
     }
@@ -409,10 +415,13 @@
   async function cancelOrder(ev) {
     ev.preventDefault();
     const button = $('#cancel-order');
+    const id = viewing;
     button.disabled = true;
     try {
       const reason = $('#cancel-reason').value.trim();
-      const o = await api('POST', '/api/v1/order/cancel', { orderId: viewing, by: $('#order-view-cancel').dataset.customer || staff(), ...(reason ? { reason } : {}) });
+      const o = await api('POST', '/api/v1/order/cancel', { orderId: id, by: $('#order-view-cancel').dataset.customer || staff(), ...(reason ? { reason } : {}) });
+      if (id !== viewing) return;
+      loads++; // a read started before the cancel must not draw over it
       renderOrder(o);
       say(`Order ${o.orderId} cancelled; its credit is given back.`, false, '#order-view-message');
       showCustomer();
